@@ -1,0 +1,248 @@
+"""The one shared helper of nnml_optax.
+
+Everything a technique module needs besides jax and optax lives here:
+
+* scalar-or-schedule resolution (:func:`resolve`), hyperparameters always float32;
+* eager validation of Python-number hyperparameters (:func:`check_range`, :func:`check_choice`,
+  :func:`check_int`), raising a ``ValueError``/``TypeError`` that names the argument and the allowed
+  range; values that are traced (inside ``optax.inject_hyperparams``) or schedules are validated where
+  they can be (a schedule is probed at step 0 when that is concrete);
+* the dtype policy (:func:`state_dtype`, :func:`compute_dtype`): states are stored in the parameter
+  dtype unless an ``accumulator_dtype`` is given, arithmetic happens in at least float32, updates are
+  returned in the gradient dtype;
+* compact sign helpers (:func:`sign_int8`) for states that only need a sign.
+
+This module is private; nothing in it is part of the public API.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], Any]
+
+HYPERPARAM_DTYPE = jnp.float32
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _concrete_float(value: Any) -> float | None:
+  """``float(value)`` when it is a concrete real scalar, ``None`` when it is traced or a schedule."""
+  if isinstance(value, bool):
+    raise TypeError(f"expected a number, got the bool {value!r}")
+  if isinstance(value, numbers.Real):
+    return float(value)
+  if isinstance(value, np.ndarray | np.generic):
+    if np.ndim(value) != 0:
+      raise TypeError(f"expected a scalar, got an array of shape {np.shape(value)}")
+    return float(value)
+  if isinstance(value, jax.Array):
+    if value.ndim != 0:
+      raise TypeError(f"expected a scalar, got an array of shape {value.shape}")
+    try:
+      return float(value)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+      return None  # traced: validated by whoever made it concrete
+  return None
+
+
+def _probe(value: Any) -> float | None:
+  """Concrete value of a scalar or of a schedule at step 0 (``None`` when unknowable)."""
+  if callable(value) and not isinstance(value, jax.Array):
+    try:
+      out = value(jnp.zeros([], jnp.int32))
+      return _concrete_float(jnp.asarray(out))
+    except Exception:  # a schedule we cannot evaluate eagerly: checked nowhere else either
+      return None
+  return _concrete_float(value)
+
+
+def _fmt_interval(lo, hi, lo_open, hi_open) -> str:
+  left = "(" if lo_open else "["
+  right = ")" if hi_open else "]"
+  lo_s = "-inf" if lo is None else f"{lo:g}"
+  hi_s = "inf" if hi is None else f"{hi:g}"
+  return f"{left}{lo_s}, {hi_s}{right}"
+
+
+def check_range(
+    name: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    schedule: bool = True,
+) -> None:
+  """Checks that a hyperparameter (number or schedule) lies in an interval.
+
+  Args:
+    name: the argument's name, used in the error message.
+    value: a Python/numpy/jax scalar, or (when ``schedule``) a callable of the step count.
+    lo, hi: the bounds (``None`` for unbounded).
+    lo_open, hi_open: whether the bounds are excluded.
+    schedule: whether a callable is allowed.
+
+  Raises:
+    TypeError: ``value`` is not a number (or schedule where allowed).
+    ValueError: ``value`` is non-finite or outside the interval; the message names ``name``
+      and the allowed interval.
+  """
+  is_schedule = callable(value) and not isinstance(value, jax.Array)
+  if is_schedule and not schedule:
+    raise TypeError(f"{name} must be a number, not a schedule; got {value!r}")
+  if not is_schedule and not isinstance(value, numbers.Real | np.ndarray | np.generic | jax.Array):
+    kind = "a number or a schedule" if schedule else "a number"
+    raise TypeError(f"{name} must be {kind}; got {type(value).__name__} {value!r}")
+  try:
+    x = _probe(value)
+  except TypeError as e:
+    raise TypeError(f"{name}: {e}") from None
+  if x is None:
+    return
+  interval = _fmt_interval(lo, hi, lo_open, hi_open)
+  where = " (the schedule's value at step 0)" if is_schedule else ""
+  if not math.isfinite(x):
+    raise ValueError(f"{name} must be finite and in {interval}; got {x!r}{where}")
+  bad = (
+      (lo is not None and (x < lo or (lo_open and x == lo)))
+      or (hi is not None and (x > hi or (hi_open and x == hi)))
+  )
+  if bad:
+    raise ValueError(f"{name} must be in {interval}; got {x!r}{where}")
+
+
+def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> None:
+  """Checks that ``value`` is a Python/numpy integer (not a bool) in ``[lo, hi]``."""
+  if isinstance(value, jax.Array) and isinstance(value, jax.core.Tracer):
+    return
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer | jax.Array):
+    raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+  if isinstance(value, jax.Array):
+    if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+      raise TypeError(f"{name} must be an integer scalar; got {value!r}")
+  v = int(value)
+  if (lo is not None and v < lo) or (hi is not None and v > hi):
+    raise ValueError(f"{name} must be an integer in {_fmt_interval(lo, hi, False, False)}; got {v}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+  """Checks that ``value`` is one of ``choices``."""
+  if value not in choices:
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> None:
+  if not isinstance(value, bool | np.bool_):
+    raise TypeError(f"{name} must be a bool; got {type(value).__name__} {value!r}")
+
+
+def check_dtype(name: str, value: Any) -> None:
+  """Checks an optional ``accumulator_dtype`` argument (``None`` or a floating dtype)."""
+  if value is None:
+    return
+  try:
+    dt = jnp.dtype(value)
+  except TypeError:
+    raise TypeError(f"{name} must be None or a floating dtype; got {value!r}") from None
+  if not jnp.issubdtype(dt, jnp.floating):
+    raise TypeError(f"{name} must be None or a floating dtype; got {dt}")
+
+
+# ---------------------------------------------------------------------------------------------
+# schedules and dtypes
+# ---------------------------------------------------------------------------------------------
+
+
+def is_schedule(value: Any) -> bool:
+  return callable(value) and not isinstance(value, jax.Array)
+
+
+def resolve(value: ScalarOrSchedule, count: jax.Array) -> Any:
+  """Value of a scalar-or-schedule hyperparameter at ``count``.
+
+  A Python number is returned as it is (weakly typed), so that :func:`hyper` can cast it exactly to
+  the compute dtype of each leaf (float32 for bf16/f16/f32 parameters, float64 for float64 ones).
+  A constant schedule and the same float therefore give bit-identical results.
+  """
+  if is_schedule(value):
+    return value(count)
+  return value
+
+
+def hyper(value: Any, dtype: Any) -> jax.Array:
+  """A resolved hyperparameter as a scalar of ``dtype`` (a compute dtype, never below float32)."""
+  return jnp.asarray(value, dtype=real_dtype(dtype))
+
+
+def count_zero() -> jax.Array:
+  return jnp.zeros([], jnp.int32)
+
+
+safe_increment = optax.safe_increment
+
+
+def compute_dtype(*dtypes) -> jnp.dtype:
+  """The dtype arithmetic happens in: the promotion of ``dtypes`` with float32 (at least f32)."""
+  return jnp.result_type(HYPERPARAM_DTYPE, *dtypes)
+
+
+def state_dtype(leaf: Any, accumulator_dtype: Any = None) -> jnp.dtype:
+  """Dtype of a state leaf that mirrors ``leaf``: ``accumulator_dtype`` if given, else the leaf's.
+
+  For complex parameters the accumulator keeps the complex dtype unless the statistic is real
+  (use :func:`real_dtype` for those).
+  """
+  if accumulator_dtype is not None:
+    dt = jnp.dtype(accumulator_dtype)
+    if jnp.iscomplexobj(leaf) and not jnp.issubdtype(dt, jnp.complexfloating):
+      dt = jnp.result_type(dt, jnp.complex64)
+    return dt
+  return jnp.asarray(leaf).dtype if not hasattr(leaf, "dtype") else jnp.dtype(leaf.dtype)
+
+
+def real_dtype(dtype) -> jnp.dtype:
+  """The real counterpart of a (possibly complex) dtype."""
+  return jnp.finfo(dtype).dtype
+
+
+def zeros_like(leaf: Any, dtype: Any = None) -> jax.Array:
+  """``jnp.zeros_like`` that keeps the leaf's sharding (and works on ``ShapeDtypeStruct``)."""
+  return jnp.zeros_like(leaf, dtype=dtype)
+
+
+def full_like(leaf: Any, value: Any, dtype: Any = None) -> jax.Array:
+  return jnp.full_like(leaf, value, dtype=dtype)
+
+
+def sign_int8(x: jax.Array) -> jax.Array:
+  """The sign of ``x`` as int8 (-1, 0, 1); NaN gives 0 (no information)."""
+  return (x > 0).astype(jnp.int8) - (x < 0).astype(jnp.int8)
+
+
+def tree_map(fn: Callable, tree: Any, *rest: Any) -> Any:
+  """``jax.tree.map`` that treats ``None`` as a leaf-less placeholder (as ``optax.masked`` leaves)."""
+  return jax.tree.map(fn, tree, *rest, is_leaf=lambda x: x is None)
+
+
+def unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple[Any, ...]:
+  """Splits a tree whose leaves are ``n``-tuples (the result of one fused per-leaf map) into
+  ``n`` trees with the structure of ``like``."""
+  treedef = jax.tree.structure(like)
+  leaves = treedef.flatten_up_to(tree_of_tuples)
+  return tuple(treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n))
+
+
+__all__: list[str] = []

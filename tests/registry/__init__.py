@@ -1,0 +1,199 @@
+"""The registry every public transform and alias of nnml_optax joins with one line.
+
+Each technique has a module in this package (``tests/registry/<technique>.py``) with a list
+``ENTRIES`` of :class:`Entry`; this ``__init__`` discovers them all (no central list to edit), and
+``tests/test_registry.py`` / ``tests/test_sharding.py`` cross every entry with every check.
+
+One line, e.g.::
+
+    E("momentum", nnml_optax.momentum, dict(learning_rate=0.05, momentum=0.9)),
+    E("scale_by_rms", nnml_optax.scale_by_rms, dict(decay=0.9), lr=0.01),      # a direction
+    E("rprop+", nnml_optax.rprop, dict(learning_rate=0.01, variant="irprop+"), extra=VALUE),
+
+Fields of :class:`Entry`:
+  name: unique test id.
+  factory: the public function.
+  kwargs: the arguments used everywhere; every ``float`` among them is also tried as a schedule and
+    under ``optax.inject_hyperparams`` (unless listed in ``fixed``).
+  extra: ``(loss_fn, params) -> dict`` of extra ``update`` arguments (``VALUE``, ``GRAD_FN``, ...).
+  lr: for ``scale_by_*`` directions, the learning rate chained after it for the zoo.
+  static: kwargs that ``inject_hyperparams`` must treat as static (ints, strings...).
+  fixed: float kwargs that are documented as read once (not schedulable).
+  zoo: ``() -> GradientTransformation`` to run on the zoo instead of the default.
+  zoo_steps: steps on each zoo problem.
+  zoo_tol: overrides of the per-problem tolerance (``{"rosenbrock": 1e-2}``), documented in a comment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  name: str
+  factory: Callable[..., optax.GradientTransformation]
+  kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  extra: Callable[[Callable, Any], dict] | None = None
+  lr: float | None = None
+  static: tuple[str, ...] = ()
+  fixed: tuple[str, ...] = ()
+  zoo: Callable[[], optax.GradientTransformation] | None = None
+  zoo_steps: int = 2000
+  zoo_tol: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+  def make(self, **overrides) -> optax.GradientTransformation:
+    return self.factory(**{**self.kwargs, **overrides})
+
+  def float_hyperparams(self) -> list[str]:
+    return [
+        k
+        for k, v in self.kwargs.items()
+        if isinstance(v, float) and k not in self.fixed and k not in self.static
+    ]
+
+  def extras(self, loss_fn, params) -> dict:
+    return {} if self.extra is None else dict(self.extra(loss_fn, params))
+
+  def zoo_optimizer(self) -> optax.GradientTransformation:
+    if self.zoo is not None:
+      return self.zoo()
+    tx = self.make()
+    if self.lr is not None:
+      return optax.chain(tx, optax.scale_by_learning_rate(self.lr))
+    return tx
+
+  def __repr__(self) -> str:  # short pytest ids
+    return self.name
+
+
+E = Entry
+
+
+# ---------------------------------------------------------------------------------------------
+# extra-argument builders
+# ---------------------------------------------------------------------------------------------
+
+
+def VALUE(loss_fn, params) -> dict:  # noqa: N802 - a constant-like builder
+  """``value=``: the loss at the current parameters (irprop+, bold driver, plateau...)."""
+  return {"value": loss_fn(params)}
+
+
+def GRAD_FN(loss_fn, params) -> dict:  # noqa: N802
+  """``grad_fn=``: the gradient function on the same mini-batch (vSGD-fd)."""
+  del params
+  return {"grad_fn": jax.grad(loss_fn)}
+
+
+# ---------------------------------------------------------------------------------------------
+# the canonical small pytree and its separable loss
+# ---------------------------------------------------------------------------------------------
+
+SHAPES = {"w": (8, 3), "b": (3,), "s": (), "k": (2, 2, 4)}
+
+
+def make_params(dtype=jnp.float32, seed: int = 0) -> dict:
+  rng = np.random.default_rng(seed)
+  return {k: jnp.asarray(rng.normal(size=s), dtype=dtype) for k, s in SHAPES.items()}
+
+
+def _leaf_loss(x):
+  c = 1.0 + (jnp.arange(x.size, dtype=jnp.float32).reshape(x.shape) % 3.0)
+  xf = x.astype(jnp.float32)
+  return 0.5 * jnp.sum(c * (xf - 0.5) ** 2)
+
+
+def loss(params) -> jax.Array:
+  """A separable quadratic: any subtree (masked, split) has the same per-leaf terms."""
+  return sum((_leaf_loss(x) for x in jax.tree.leaves(params)), jnp.zeros([], jnp.float32))
+
+
+def grads_of(params):
+  g = jax.grad(loss)(params)
+  return jax.tree.map(lambda gi, p: gi.astype(p.dtype), g, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# the convergence zoo (optimistix-style): problem name -> (loss, initial params, tolerance)
+# ---------------------------------------------------------------------------------------------
+
+
+def _quadratic(p):
+  return 0.5 * sum(jnp.sum(x**2) for x in jax.tree.leaves(p))
+
+
+_H = jnp.logspace(0.0, 2.0, 8)  # curvatures 1..100: condition number 100
+
+
+def _ill_conditioned(p):
+  return 0.5 * jnp.sum(_H * p["x"] ** 2)
+
+
+def _rosenbrock(p):
+  x, y = p["x"], p["y"]
+  return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
+
+
+ZOO: dict[str, tuple[Callable, Callable[[], Any], float]] = {
+    # name: (loss, params0, tolerance on the final loss)
+    "quadratic": (
+        _quadratic,
+        lambda: {"a": jnp.ones((3,)), "b": -jnp.ones((2, 2)), "c": jnp.asarray(0.5)},
+        1e-4,
+    ),
+    "ill_conditioned": (_ill_conditioned, lambda: {"x": jnp.ones((8,))}, 1e-3),
+    "rosenbrock": (
+        _rosenbrock,
+        lambda: {"x": jnp.asarray(-1.2), "y": jnp.asarray(1.0)},
+        1e-2,
+    ),
+}
+
+
+def run_zoo(entry: Entry, problem: str, steps: int | None = None) -> float:
+  """Final loss of ``entry.zoo_optimizer()`` after ``entry.zoo_steps`` steps on ``problem``."""
+  fn, p0, _ = ZOO[problem]
+  tx = entry.zoo_optimizer()
+  params = p0()
+  state = tx.init(params)
+
+  def body(carry, _):
+    params, state = carry
+    g = jax.grad(fn)(params)
+    u, state = tx.update(g, state, params, **entry.extras(fn, params))
+    return (optax.apply_updates(params, u), state), None
+
+  (params, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps or entry.zoo_steps))(
+      (params, state)
+  )
+  return float(fn(params))
+
+
+# ---------------------------------------------------------------------------------------------
+# discovery
+# ---------------------------------------------------------------------------------------------
+
+
+def all_entries() -> list[Entry]:
+  entries: list[Entry] = []
+  for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    module = importlib.import_module(f"{__name__}.{info.name}")
+    entries.extend(getattr(module, "ENTRIES", []))
+  names = [e.name for e in entries]
+  dupes = {n for n in names if names.count(n) > 1}
+  if dupes:
+    raise ValueError(f"duplicate registry names: {sorted(dupes)}")
+  return entries
+
+
+ENTRIES = all_entries()

@@ -1,0 +1,251 @@
+"""Every public transform and alias against the optax contract (see ``tests/registry``)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+
+from registry import ENTRIES, ZOO, Entry, grads_of, loss, make_params, run_zoo
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _steps(tx, entry: Entry, params, n: int, *, jit: bool = True, unknown: bool = False):
+  """Runs ``n`` update/apply steps on the canonical loss; returns the updates and final state."""
+  state = tx.init(params)
+
+  def step(params, state):
+    g = grads_of(params)
+    kw = entry.extras(loss, params)
+    if unknown:
+      kw["some_unknown_extra_arg"] = jnp.ones([])
+    u, state = tx.update(g, state, params, **kw)
+    return optax.apply_updates(params, u), state, u
+
+  fn = jax.jit(step) if jit else step
+  out = []
+  for _ in range(n):
+    params, state, u = fn(params, state)
+    out.append(u)
+  return out, state, params
+
+
+def _assert_trees_equal(a, b, *, exact: bool = True, rtol: float = 1e-6):
+  ta, tb = jax.tree.structure(a), jax.tree.structure(b)
+  assert ta == tb, f"{ta} != {tb}"
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if exact:
+      np.testing.assert_array_equal(x, y)
+    else:
+      np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol)
+
+
+def _dtypes(tree):
+  return jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), tree)
+
+
+@pytest.fixture(params=ENTRIES, ids=lambda e: e.name)
+def entry(request) -> Entry:
+  return request.param
+
+
+# 1. finite updates with the params' shapes; dtype kept for f32 and bf16 ----------------------
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+def test_shapes_dtypes_finite(entry, dtype):
+  params = make_params(dtype)
+  updates, state, _ = _steps(entry.make(), entry, params, 3)
+  for u in updates:
+    assert jax.tree.structure(u) == jax.tree.structure(params)
+    for ui, p in zip(jax.tree.leaves(u), jax.tree.leaves(params), strict=True):
+      assert ui.shape == p.shape and ui.dtype == p.dtype, (ui.shape, ui.dtype, p.shape, p.dtype)
+      assert bool(jnp.all(jnp.isfinite(ui)))
+  for leaf in jax.tree.leaves(state):
+    if jnp.issubdtype(leaf.dtype, jnp.floating):
+      assert bool(jnp.all(jnp.isfinite(leaf) | jnp.isinf(leaf) & (leaf > 0))), "state not finite"
+
+
+# 2. jit == no jit; stable under lax.scan; traces once ----------------------------------------
+
+
+def test_jit_equals_nojit(entry):
+  params = make_params()
+  a, sa, _ = _steps(entry.make(), entry, params, 3, jit=True)
+  b, sb, _ = _steps(entry.make(), entry, params, 3, jit=False)
+  _assert_trees_equal(a, b, exact=False)
+  _assert_trees_equal(sa, sb, exact=False)
+
+
+def test_scan_stable_and_traces_once(entry):
+  tx = entry.make()
+  params = make_params()
+  state0 = tx.init(params)
+  traces = []
+
+  @jax.jit
+  def step(params, state):
+    traces.append(1)
+    u, state = tx.update(grads_of(params), state, params, **entry.extras(loss, params))
+    return optax.apply_updates(params, u), state
+
+  p, s = params, state0
+  for _ in range(3):
+    p, s = step(p, s)
+  assert len(traces) == 1, "the jitted update retraced: state structure or dtype changed"
+  assert _dtypes(s) == _dtypes(state0)
+
+  def body(carry, _):
+    return step.__wrapped__(*carry), None
+
+  (_, s_scan), _ = jax.lax.scan(body, (params, state0), None, length=3)
+  assert _dtypes(s_scan) == _dtypes(state0)
+
+
+# 3. unknown extra args are accepted inside optax.chain --------------------------------------
+
+
+def test_unknown_extra_args_in_chain(entry):
+  params = make_params()
+  a, _, _ = _steps(optax.chain(entry.make()), entry, params, 2, unknown=True)
+  b, _, _ = _steps(entry.make(), entry, params, 2)
+  _assert_trees_equal(a, b)
+
+
+# 4. float hyperparameters as schedules; inject_hyperparams ----------------------------------
+
+
+def test_constant_schedules_bit_identical(entry):
+  params = make_params()
+  ref, _, _ = _steps(entry.make(), entry, params, 3)
+  for name in entry.float_hyperparams():
+    value = entry.kwargs[name]
+    tx = entry.make(**{name: (lambda count, v=value: v)})
+    got, _, _ = _steps(tx, entry, params, 3)
+    _assert_trees_equal(got, ref)
+    # a schedule that really varies must also be accepted
+    tx = entry.make(**{name: (lambda count, v=value: v * (1.0 - 1e-3 * jnp.minimum(count, 1)))})
+    got, _, _ = _steps(tx, entry, params, 2)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for u in got for x in jax.tree.leaves(u))
+
+
+def test_inject_hyperparams(entry):
+  params = make_params()
+  ref, _, _ = _steps(entry.make(), entry, params, 3)
+  injected = optax.inject_hyperparams(entry.factory, static_args=entry.static)(**entry.kwargs)
+  got, state, _ = _steps(injected, entry, params, 3)
+  _assert_trees_equal(got, ref, exact=False)
+  for name in entry.float_hyperparams():
+    assert name in state.hyperparams
+
+
+# 5. masked, MultiSteps, apply_if_finite -------------------------------------------------------
+
+
+def test_masked(entry):
+  params = make_params()
+  mask = {"w": True, "b": False, "s": True, "k": True}
+  sub = {k: v for k, v in params.items() if mask[k]}
+  got, _, _ = _steps(optax.masked(entry.make(), mask), entry, params, 3)
+  tx = entry.make()
+  state = tx.init(sub)
+  p, full = params, params
+  for u in got:
+    g = grads_of(full)
+    ref, state = tx.update({k: g[k] for k in sub}, state, p_sub := {k: full[k] for k in sub},
+                           **entry.extras(loss, p_sub))
+    np.testing.assert_array_equal(np.asarray(u["b"]), np.asarray(g["b"]))  # passed through
+    _assert_trees_equal({k: u[k] for k in sub}, ref, exact=False)
+    full = optax.apply_updates(full, u)
+
+
+def test_multisteps(entry):
+  params = make_params()
+  tx = entry.make()
+  ms = optax.MultiSteps(entry.make(), every_k_schedule=2)
+  s_ms = ms.init(params)
+  g1 = grads_of(params)
+  g2 = jax.tree.map(lambda g: -0.5 * g + 0.1, g1)
+  p2 = jax.tree.map(lambda p: p + 0.01, params)
+  u1, s_ms = ms.update(g1, s_ms, params, **entry.extras(loss, params))
+  assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u1))
+  u2, s_ms = ms.update(g2, s_ms, p2, **entry.extras(loss, p2))
+  mean = jax.tree.map(lambda a, b: (a + b) / 2, g1, g2)
+  ref, _ = tx.update(mean, tx.init(params), p2, **entry.extras(loss, p2))
+  _assert_trees_equal(u2, ref, exact=False, rtol=1e-5)
+
+
+def test_apply_if_finite(entry):
+  params = make_params()
+  tx = optax.apply_if_finite(entry.make(), max_consecutive_errors=3)
+  s0 = tx.init(params)
+  g = grads_of(params)
+  kw = entry.extras(loss, params)
+  update = jax.jit(tx.update)
+  u1, s1 = update(g, s0, params, **kw)
+  p1 = optax.apply_updates(params, u1)
+  g_nan = jax.tree.map(lambda x: x.at[(0,) * x.ndim].set(jnp.nan), grads_of(p1))
+  u_nan, s_nan = update(g_nan, s1, p1, **entry.extras(loss, p1))
+  assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u_nan))
+  _assert_trees_equal(s_nan.inner_state, s1.inner_state)
+  u2, _ = update(grads_of(p1), s_nan, p1, **entry.extras(loss, p1))
+  ref, _ = update(grads_of(p1), s1, p1, **entry.extras(loss, p1))
+  _assert_trees_equal(u2, ref)
+
+
+# 6. orbax round trip --------------------------------------------------------------------------
+
+
+def test_orbax_round_trip(entry, tmp_path):
+  params = make_params()
+  tx = entry.make()
+  _, s2, p2 = _steps(tx, entry, params, 2)
+  ckpt = ocp.StandardCheckpointer()
+  ckpt.save(tmp_path / "state", s2)
+  ckpt.wait_until_finished()
+  restored = ckpt.restore(tmp_path / "state", jax.tree.map(ocp.utils.to_shape_dtype_struct, s2))
+  ckpt.close()
+  assert jax.tree.structure(restored) == jax.tree.structure(s2)
+  assert _dtypes(restored) == _dtypes(s2)
+
+  def cont(state):
+    p, out = p2, []
+    for _ in range(2):
+      u, state = jax.jit(tx.update)(grads_of(p), state, p, **entry.extras(loss, p))
+      p = optax.apply_updates(p, u)
+      out.append(u)
+    return out, state
+
+  a, sa = cont(s2)
+  b, sb = cont(restored)
+  _assert_trees_equal(a, b)
+  _assert_trees_equal(sa, sb)
+
+
+# 7. abstract init -----------------------------------------------------------------------------
+
+
+def test_init_on_abstract_params(entry):
+  params = make_params()
+  tx = entry.make()
+  abstract = jax.eval_shape(tx.init, jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype),
+                                                   params))
+  concrete = tx.init(params)
+  assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
+  assert _dtypes(abstract) == _dtypes(concrete)
+
+
+# 8. convergence on the zoo --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("problem", list(ZOO))
+def test_zoo_convergence(entry, problem):
+  _, _, tol = ZOO[problem]
+  tol = entry.zoo_tol.get(problem, tol)
+  final = run_zoo(entry, problem)
+  assert np.isfinite(final) and final < tol, f"{entry.name} on {problem}: {final} >= {tol}"
