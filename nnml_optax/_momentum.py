@@ -75,7 +75,7 @@ def scale_by_momentum(
     >>> for _ in range(3):
     ...   updates, state = tx.update(jnp.array([1.0]), state)  # a tilted plane, g = 1
     ...   params = optax.apply_updates(params, updates)
-    >>> print(params)  # 1 - 0.1 - 0.19 - 0.271
+    >>> print(params.round(4))  # 1 - 0.1 - 0.19 - 0.271
     [0.439]
 
   References:
@@ -186,7 +186,7 @@ def momentum(
     >>> for _ in range(2):
     ...   updates, state = tx.update(jax.grad(f)(w), state)
     ...   w = optax.apply_updates(w, updates)
-    >>> print(w)  # TV-4: 0.8, 0.46
+    >>> print(w.round(4))  # TV-4: 0.8, 0.46
     [0.46]
 
   References:
@@ -234,7 +234,7 @@ def nesterov(
     >>> for _ in range(2):
     ...   updates, state = tx.update(jax.grad(f)(w), state)
     ...   w = optax.apply_updates(w, updates)
-    >>> print(w)  # TV-4 look-ahead points: 0.62, 0.2224
+    >>> print(w.round(4))  # TV-4 look-ahead points: 0.62, 0.2224
     [0.2224]
 
   References:
