@@ -1,0 +1,183 @@
+"""Fusing many small leaves into a few contiguous buffers, for compile time and step time.
+
+XLA compiles one kernel (or more) per leaf of an optimizer update, so compile time grows faster than
+linearly with the number of leaves (measured here: ``optax.rmsprop(momentum=0.9)`` compiles in 4.4 s
+for 1,000 leaves, 25 s for 3,000). :func:`fuse_leaves` runs an elementwise transform on one buffer
+per dtype instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+class FuseLeavesState(NamedTuple):
+  """State of :func:`fuse_leaves`.
+
+  Attributes:
+    inner_state: the wrapped transform's state, over the fused buffers.
+    unfused: one int8 scalar per leaf that was left out of the buffers because it is partitioned
+      over several devices, keyed by the leaf's position (``"leaf00012"``). The keys (part of the
+      state's structure, so known at trace time) are how ``update`` knows the grouping under jit.
+  """
+
+  inner_state: Any
+  unfused: dict[str, jax.Array]
+
+
+def _key(i: int) -> str:
+  return f"leaf{i:06d}"
+
+
+def _partitioned(x: Any) -> bool:
+  """Whether a leaf is split over several devices (so concatenating it would gather it)."""
+  sharding = getattr(x, "sharding", None)
+  if sharding is None or isinstance(x, jax.core.Tracer):
+    return False
+  try:
+    return not sharding.is_fully_replicated
+  except Exception:
+    return True
+
+
+class _Layout:
+  """How a flat list of leaves maps to fused buffers (one per dtype) and left-alone leaves."""
+
+  def __init__(self, leaves: list[Any], unfused: set[int]):
+    self.n = len(leaves)
+    self.unfused = sorted(unfused)
+    self.groups: dict[str, list[int]] = {}
+    for i, x in enumerate(leaves):
+      if i not in unfused:
+        self.groups.setdefault(jnp.dtype(x.dtype).name, []).append(i)
+    self.shapes = [tuple(np.shape(x)) for x in leaves]
+
+  def fuse(self, leaves: list[Any]) -> dict[str, jax.Array]:
+    out: dict[str, jax.Array] = {}
+    for name, idx in self.groups.items():
+      parts = [jnp.ravel(leaves[i]) for i in idx]
+      out[f"fused_{name}"] = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    for i in self.unfused:
+      out[_key(i)] = leaves[i]
+    return out
+
+  def split(self, fused: dict[str, jax.Array]) -> list[Any]:
+    leaves: list[Any] = [None] * self.n
+    for name, idx in self.groups.items():
+      buf = fused[f"fused_{name}"]
+      sizes = [int(np.prod(self.shapes[i], dtype=np.int64)) for i in idx]
+      offsets = np.cumsum([0, *sizes])
+      for j, i in enumerate(idx):
+        leaves[i] = jax.lax.slice(buf, (int(offsets[j]),), (int(offsets[j + 1]),)).reshape(
+            self.shapes[i]
+        )
+    for i in self.unfused:
+      leaves[i] = fused[_key(i)]
+    return leaves
+
+
+def fuse_leaves(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+  r"""Runs an elementwise transform once per dtype on contiguous buffers instead of once per leaf.
+
+  .. math::
+
+    \text{update}(u) = \text{split}\big(\text{inner.update}(\text{concat}_{\text{dtype}}(u))\big)
+
+  Leaves are raveled and concatenated into one buffer per dtype; the inner transform sees a small
+  dict of buffers, so the compiled update has a handful of large kernels instead of thousands of
+  small ones. The numbers are identical to the unwrapped transform (up to XLA's choice of vector
+  instructions for another buffer length under ``jit``: a few ulp; bit for bit without ``jit``) for every *elementwise* rule
+  (all of nnml_optax's transforms except :func:`nnml_optax.scale_by_fan_in`, which reads leaf shapes,
+  and optax's ``scale_by_adam``, ``scale_by_rms``, ``trace``, ``sgd``, ``rmsprop``...); global rules
+  (bold driver, reduce-on-plateau, vSGD-g) are also unchanged, since they see the same set of numbers.
+  Unlike ``optax.flatten`` it keeps each leaf's dtype (one buffer per dtype) and sharding: a leaf
+  partitioned over several devices is left as its own leaf rather than gathered. Extra arguments are
+  forwarded: a callable (``grad_fn``) is wrapped to take and return fused buffers, a tree shaped like
+  the updates (``curvature``) is fused, anything else (``value``) is passed as it is.
+
+  Wrap the whole optimizer and put ``optax.masked``/``optax.multi_transform`` *outside*: inside, the
+  wrapped transform sees the buffers, not the parameter tree. The grouping is decided at ``init`` from the parameters' shardings (concrete arrays); ``init``
+  under ``jax.jit``/``jax.eval_shape`` sees no sharding and fuses every leaf.
+
+  Args:
+    inner: the transform to wrap (any ``GradientTransformation``, with or without extra args).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` with the same updates as ``inner``.
+
+  Examples:
+    >>> import jax.numpy as jnp, optax, nnml_optax
+    >>> params = {f"b{i}": jnp.ones((3,)) for i in range(1000)}
+    >>> tx = nnml_optax.fuse_leaves(nnml_optax.momentum(0.1, 0.9))
+    >>> state = tx.init(params)
+    >>> state.inner_state[1].velocity["fused_float32"].shape   # one buffer for 1000 leaves
+    (3000,)
+    >>> updates, state = tx.update(params, state)
+    >>> float(updates["b7"][0])
+    -0.1
+  """
+  inner = optax.with_extra_args_support(inner)
+
+  def _layout(tree, unfused: set[int]):
+    leaves, treedef = jax.tree.flatten(tree)
+    return leaves, treedef, _Layout(leaves, unfused)
+
+  def init_fn(params):
+    leaves, _, layout = _layout(params, {i for i, x in enumerate(jax.tree.leaves(params))
+                                         if _partitioned(x)})
+    fused = layout.fuse(leaves)
+    return FuseLeavesState(
+        inner_state=inner.init(fused),
+        unfused={_key(i): jnp.zeros([], jnp.int8) for i in layout.unfused},
+    )
+
+  def update_fn(updates, state, params=None, **extra_args):
+    unfused = {int(k[4:]) for k in state.unfused}
+    leaves, treedef, layout = _layout(updates, unfused)
+    fused_updates = layout.fuse(leaves)
+    fused_params = None
+    if params is not None:
+      fused_params = layout.fuse(treedef.flatten_up_to(params))
+
+    def fuse_tree(tree):
+      return layout.fuse(treedef.flatten_up_to(tree))
+
+    def unfuse(fused):
+      return treedef.unflatten(layout.split(fused))
+
+    extra = {}
+    for name, value in extra_args.items():
+      if callable(value) and not isinstance(value, jax.Array):
+        extra[name] = _wrap(value, fuse_tree, unfuse)
+      elif _same_structure(value, treedef):
+        extra[name] = fuse_tree(value)
+      else:
+        extra[name] = value
+    # The barriers keep XLA from fusing the concatenation and the inner math into every one of the
+    # per-leaf slices (which makes compile time quadratic in the number of leaves).
+    fused_updates = jax.lax.optimization_barrier(fused_updates)
+    out, inner_state = inner.update(fused_updates, state.inner_state, fused_params, **extra)
+    out = jax.lax.optimization_barrier(out)
+    return unfuse(out), FuseLeavesState(inner_state=inner_state, unfused=state.unfused)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _wrap(fn: Callable, fuse_tree: Callable, unfuse: Callable) -> Callable:
+  def wrapped(fused_params):
+    return fuse_tree(fn(unfuse(fused_params)))
+
+  return wrapped
+
+
+def _same_structure(value: Any, treedef) -> bool:
+  try:
+    return jax.tree.structure(value) == treedef and treedef.num_leaves > 0
+  except Exception:
+    return False

@@ -1,0 +1,134 @@
+"""fuse_leaves: identical numbers, per-dtype buffers, partitioned leaves left alone."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import nnml_optax as nn
+
+
+def _tree(seed=0):
+  rng = np.random.default_rng(seed)
+  tree = {f"a{i}": jnp.asarray(rng.normal(size=(i % 4 + 1, 3)), jnp.float32) for i in range(40)}
+  tree["half"] = jnp.asarray(rng.normal(size=(5,)), jnp.bfloat16)
+  tree["half2"] = jnp.asarray(rng.normal(size=(2, 2)), jnp.bfloat16)
+  tree["scalar"] = jnp.asarray(0.3, jnp.float32)
+  tree["nested"] = (jnp.ones((2,)), {"x": -jnp.ones((3, 1))})
+  return tree
+
+
+TRANSFORMS = {
+    "momentum": lambda: nn.momentum(0.1, 0.9),
+    "nesterov": lambda: nn.nesterov(0.1, 0.9),
+    "optax.adam": lambda: optax.adam(1e-2),
+    "optax.rmsprop": lambda: optax.rmsprop(1e-2, momentum=0.9, centered=True),
+    "optax.sgd": lambda: optax.sgd(0.1, 0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+@pytest.mark.parametrize("jit", [False, True])
+def test_identical_to_unwrapped(name, jit):
+  params = _tree()
+  plain, fused = TRANSFORMS[name](), nn.fuse_leaves(TRANSFORMS[name]())
+  s1, s2 = plain.init(params), fused.init(params)
+  up1, up2 = (jax.jit(plain.update), jax.jit(fused.update)) if jit else (plain.update, fused.update)
+  for step in range(4):
+    g = jax.tree.map(lambda x: (x * (step + 1) - 0.25).astype(x.dtype), params)
+    u1, s1 = up1(g, s1, params)
+    u2, s2 = up2(g, s2, params)
+    assert jax.tree.structure(u1) == jax.tree.structure(u2)
+    for a, b in zip(jax.tree.leaves(u1), jax.tree.leaves(u2), strict=True):
+      assert a.dtype == b.dtype and a.shape == b.shape
+      a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+      if jit:  # XLA may pick other vector instructions for other buffer sizes: a few ulp
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+      else:
+        np.testing.assert_array_equal(a, b)
+    params = optax.apply_updates(params, u1)
+
+
+def test_one_buffer_per_dtype():
+  params = _tree()
+  state = nn.fuse_leaves(nn.momentum(0.1, 0.9)).init(params)
+  velocity = state.inner_state[1].velocity
+  assert sorted(velocity) == ["fused_bfloat16", "fused_float32"]
+  assert velocity["fused_bfloat16"].dtype == jnp.bfloat16
+  n32 = sum(x.size for x in jax.tree.leaves(params) if x.dtype == jnp.float32)
+  assert velocity["fused_float32"].shape == (n32,)
+  assert state.unfused == {}
+
+
+def test_extra_args_forwarded_and_masked():
+  params = _tree()
+  mask = jax.tree.map(lambda x: x.dtype == jnp.float32, params)
+  # mask outside: inside fuse_leaves the inner transform sees buffers, not the param tree
+  tx = optax.masked(nn.fuse_leaves(nn.momentum(0.1, 0.9)), mask)
+  ref = optax.masked(nn.momentum(0.1, 0.9), mask)
+  tx = optax.chain(tx)
+  u1, _ = tx.update(params, tx.init(params), params, value=jnp.ones([]), unknown="x")
+  u2, _ = ref.update(params, ref.init(params))
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a, np.float32),
+                                                          np.asarray(b, np.float32)), u1, u2)
+
+
+def test_callable_and_tree_extra_args_are_fused():
+  seen = {}
+
+  def init(params):
+    return optax.EmptyState()
+
+  def update(updates, state, params=None, *, grad_fn, curvature, value):
+    seen["keys"] = sorted(updates)
+    seen["curv"] = sorted(curvature)
+    g = grad_fn(params)
+    assert sorted(g) == sorted(updates)
+    return jax.tree.map(lambda u, gi, c: u + gi + c + value, updates, g, curvature), state
+
+  inner = optax.GradientTransformationExtraArgs(init, update)
+  params = {"a": jnp.ones((2,)), "b": jnp.ones((3, 1))}
+  tx = nn.fuse_leaves(inner)
+  u, _ = tx.update(params, tx.init(params), params, grad_fn=lambda p: jax.tree.map(lambda x: 2 * x, p),
+                   curvature=jax.tree.map(jnp.zeros_like, params), value=jnp.asarray(1.0))
+  assert seen["keys"] == ["fused_float32"] == seen["curv"]
+  np.testing.assert_array_equal(u["b"], 4.0 * jnp.ones((3, 1)))
+
+
+@pytest.mark.skipif(len(jax.devices()) < 8, reason="needs 8 fake devices")
+def test_partitioned_leaves_stay_unfused():
+  mesh = Mesh(np.array(jax.devices()[:8]), ("d",))
+  params = _tree()
+  params["big"] = jax.device_put(jnp.arange(32.0).reshape(8, 4), NamedSharding(mesh, P("d")))
+  params["a0"] = jax.device_put(params["a0"], NamedSharding(mesh, P()))  # replicated: fused
+  tx = nn.fuse_leaves(nn.momentum(0.1, 0.9))
+  state = tx.init(params)
+  leaves = jax.tree.leaves(params)
+  idx = [i for i, x in enumerate(leaves) if x.shape == (8, 4)]
+  assert list(state.unfused) == [f"leaf{idx[0]:06d}"]
+  velocity = state.inner_state[1].velocity
+  assert velocity[f"leaf{idx[0]:06d}"].sharding.is_equivalent_to(params["big"].sharding, 2)
+  u, state = jax.jit(tx.update)(params, state, params)
+  ref, _ = nn.momentum(0.1, 0.9).update(params, nn.momentum(0.1, 0.9).init(params))
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a, np.float32),
+                                                          np.asarray(b, np.float32)), u, ref)
+  assert u["big"].sharding.is_equivalent_to(params["big"].sharding, 2)
+
+
+def test_fewer_kernels_for_many_leaves():
+  """The point of fusing: the compiled update has O(dtypes) elementwise kernels, not O(leaves)."""
+  params = {f"p{i}": jnp.ones((3,)) for i in range(300)}
+  tx_plain, tx_fused = optax.rmsprop(0.1, momentum=0.9), nn.fuse_leaves(optax.rmsprop(0.1,
+                                                                                      momentum=0.9))
+
+  def n_fusions(tx):
+    st = tx.init(params)
+    hlo = jax.jit(tx.update).lower(params, st).compile().as_text()
+    return hlo.count(" fusion(") + hlo.count("fusion.")
+
+  assert n_fusions(tx_fused) < n_fusions(tx_plain)
