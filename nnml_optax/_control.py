@@ -1,0 +1,447 @@
+"""Learning-rate control from the error (lecture 6a/6b): the bold driver and reduce-on-plateau.
+
+Lecture 6a's recipe for the learning rate: "if the error keeps getting worse or oscillates wildly,
+reduce the learning rate; if the error is falling fairly consistently but slowly, increase it";
+"write a simple program to automate this way of adjusting the learning rate" (:func:`bold_driver`,
+Vogl et al. 1988, Battiti 1989; SPEC §0, §7, TV-11); and "turn down the learning rate when the error
+stops decreasing, measured on a separate validation set" (:func:`reduce_on_plateau`, with
+:func:`update_plateau` to feed it a validation metric once per epoch; SPEC §1.1, §6.7).
+
+Both are gradient transformations that multiply the incoming updates by a scalar scale: chain them
+*after* an optimizer (after its learning rate), e.g. ``optax.chain(nnml_optax.momentum(0.1),
+nnml_optax.bold_driver())``. "Turn the learning rate down towards the end" needs nothing new: use an
+optax schedule (``optax.cosine_decay_schedule``, ``optax.linear_schedule``...) as the learning rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import _core
+from ._core import ScalarOrSchedule
+
+
+def _scalar_dtype(params: Any) -> jnp.dtype:
+  """Dtype of a scalar state (a scale, a loss): float32, or float64 when some parameter is f64."""
+  dtypes = [jnp.dtype(p.dtype) for p in jax.tree.leaves(params)]
+  return _core.real_dtype(_core.compute_dtype(*dtypes))
+
+
+def _scalar_value(value: Any, who: str) -> jax.Array:
+  """The ``value=`` extra argument as a real scalar array; a clear error when it is missing."""
+  if value is None:
+    raise ValueError(
+        f"{who} needs the extra argument `value`, the loss (a scalar) at the current parameters: "
+        "call update(updates, state, params, value=loss)"
+    )
+  v = jnp.asarray(value)
+  if v.ndim != 0:
+    raise ValueError(f"{who}: `value` must be a scalar; got shape {v.shape}")
+  if not jnp.issubdtype(v.dtype, jnp.floating) and not jnp.issubdtype(v.dtype, jnp.integer):
+    raise TypeError(f"{who}: `value` must be a real number; got dtype {v.dtype}")
+  return v
+
+
+# ---------------------------------------------------------------------------------------------
+# bold driver
+# ---------------------------------------------------------------------------------------------
+
+
+class BoldDriverState(NamedTuple):
+  """State of :func:`bold_driver`.
+
+  Attributes:
+    count: number of updates so far (int32), the step at which schedules are read.
+    driver_scale: the current multiplier of the incoming updates (starts at 1); log it with
+      ``optax.tree.get(state, "driver_scale")``.
+    reference_value: the loss at the point the last step was taken from; ``+inf`` when there is
+      none to compare with (the first call and the call after an undo).
+    previous_step: the update emitted by the last call (what an undo negates); an empty tuple when
+      ``undo=False``.
+  """
+
+  count: jax.Array
+  driver_scale: jax.Array
+  reference_value: jax.Array
+  previous_step: Any
+
+
+def bold_driver(
+    increase: ScalarOrSchedule = 1.1,
+    decrease: ScalarOrSchedule = 0.5,
+    *,
+    tolerance: ScalarOrSchedule = 0.0,
+    undo: bool = True,
+) -> optax.GradientTransformationExtraArgs:
+  r"""The bold driver: grow the step while the loss falls, shrink it (and undo) when it rises.
+
+  The lecture's "simple program that automates" the learning-rate recipe (6a). Chained after an
+  optimizer, it multiplies the incoming updates :math:`u_t` by a scale :math:`s` (starting at 1)
+  and reads ``value`` :math:`E_t`, the loss at the current parameters. With :math:`E_\text{ref}`
+  the loss at the point the last step was taken from:
+
+  .. math::
+
+    \text{rise} = \neg\,\mathrm{isfinite}(E_t) \;\lor\;
+      E_t > E_\text{ref} + \text{tolerance}\cdot|E_\text{ref}|
+
+  * no rise: :math:`s \leftarrow \rho s` and the step :math:`s\,u_t` is taken
+    (:math:`E_\text{ref} \leftarrow E_t`);
+  * rise: :math:`s \leftarrow \sigma s`; with ``undo=True`` the emitted update is
+    :math:`-\Delta_{t-1}`, which returns the parameters to the accepted point (up to rounding),
+    and the next call takes a plain step :math:`s\,u` from there without comparing or changing
+    :math:`s` (Battiti's retry from the same point). With ``undo=False`` the step :math:`s\,u_t`
+    is taken with the reduced scale;
+  * the first call has nothing to compare with: it takes the step :math:`u_1` (:math:`s = 1`).
+    A non-finite loss there shrinks :math:`s` and emits zeros.
+
+  Equality counts as success (not a rise), as in mize and SPEC TV-11. On :math:`f(w) = w^2` with
+  ``optax.chain(nnml_optax.sgd(0.9), bold_driver())`` the parameters pass through 1, −0.8,
+  0.784, −0.923552 (rejected), 0.784 (undone), −0.069776, 0.0138086704 (TV-11).
+
+  Notes:
+    * The optimizer before it in the chain still sees the gradient of a rejected call (its state,
+      e.g. a momentum velocity, advances); Vogl et al. also zero the momentum after a failure,
+      which this transform does not do. It is exact for plain gradient descent.
+    * The scale and the stored loss are kept in float32 (float64 when some parameter is float64,
+      so that float64 runs are exact); the saved step is kept in the parameter dtype, so state
+      memory is one copy of the parameters (none with ``undo=False``).
+    * ``value`` must be the loss at the parameters the gradient was taken at. With mini-batches
+      the loss is noisy; use big batches, a ``tolerance``, or ``undo=False``.
+
+  Args:
+    increase: :math:`\rho > 1`, the factor applied to the scale after a success (float or
+      schedule of the step count).
+    decrease: :math:`\sigma \in (0, 1)`, the factor applied after a rise.
+    tolerance: relative rise that is still accepted, :math:`\ge 0` (e.g. 0.04 for MATLAB's 4 %).
+    undo: on a rise, emit the update that returns to the last accepted point.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``value=``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax, nnml_optax
+    >>> f = lambda w: jnp.sum(w ** 2)
+    >>> tx = optax.chain(nnml_optax.sgd(0.9), nnml_optax.bold_driver())
+    >>> w = jnp.array([1.0]); state = tx.init(w)
+    >>> for _ in range(6):
+    ...   value, grad = jax.value_and_grad(f)(w)
+    ...   updates, state = tx.update(grad, state, w, value=value)
+    ...   w = optax.apply_updates(w, updates)
+    >>> print(w.round(6))  # TV-11: 1, -0.8, 0.784, -0.923552, 0.784, -0.069776, 0.013809
+    [0.013809]
+    >>> print(optax.tree.get(state, "driver_scale").round(5))  # 1.1 * 1.1 / 2 * 1.1
+    0.6655
+
+  References:
+    Vogl, Mangis, Rigler, Zink & Alkon, "Accelerating the convergence of the back-propagation
+    method", Biological Cybernetics 59, 1988.
+    Battiti, "Accelerated backpropagation learning: two optimization methods", Complex Systems 3,
+    1989.
+    Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6a, 2012.
+  """
+  _core.check_range("increase", increase, 1.0, None, lo_open=True)
+  _core.check_range("decrease", decrease, 0.0, 1.0, lo_open=True, hi_open=True)
+  _core.check_range("tolerance", tolerance, 0.0, None)
+  _core.check_bool("undo", undo)
+
+  def init_fn(params):
+    sdt = _scalar_dtype(params)
+    previous = (
+        jax.tree.map(lambda p: _core.zeros_like(p, _core.state_dtype(p)), params) if undo else ()
+    )
+    return BoldDriverState(
+        count=_core.count_zero(),
+        driver_scale=jnp.ones([], sdt),
+        reference_value=jnp.full([], jnp.inf, sdt),
+        previous_step=previous,
+    )
+
+  def update_fn(updates, state, params=None, *, value=None, **extra_args):
+    del params, extra_args
+    sdt = state.driver_scale.dtype
+    v = _scalar_value(value, "bold_driver").astype(sdt)
+    rho = _core.hyper(_core.resolve(increase, state.count), sdt)
+    sigma = _core.hyper(_core.resolve(decrease, state.count), sdt)
+    tol = _core.hyper(_core.resolve(tolerance, state.count), sdt)
+
+    ref = state.reference_value
+    armed = jnp.isfinite(ref)  # there is a point to compare with
+    finite = jnp.isfinite(v)
+    safe_ref = jnp.where(armed, ref, 0.0)
+    rise = armed & (~finite | (v > safe_ref + tol * jnp.abs(safe_ref)))
+    grow = armed & ~rise
+    shrink = rise | ~finite
+    scale = state.driver_scale * jnp.where(grow, rho, jnp.where(shrink, sigma, 1.0))
+    undo_now = rise if undo else jnp.zeros([], bool)
+    step_now = armed | finite  # only a non-finite loss with nothing to compare emits zeros
+    new_ref = jnp.where(undo_now, jnp.inf, jnp.where(finite, v, ref))
+
+    def leaf(u, *prev):
+      ct = _core.compute_dtype(u.dtype, *(p.dtype for p in prev))
+      out = jnp.where(step_now, u.astype(ct) * _core.hyper(scale, ct), jnp.zeros([], ct))
+      if prev:
+        out = jnp.where(undo_now, -prev[0].astype(ct), out)
+      out = out.astype(u.dtype)
+      return (out, out.astype(prev[0].dtype)) if prev else (out, None)
+
+    if undo:
+      pairs = jax.tree.map(leaf, updates, state.previous_step)
+      out, previous = _core.unzip(pairs, updates, 2)
+    else:
+      out = jax.tree.map(lambda u: leaf(u)[0], updates)
+      previous = ()
+    new_state = BoldDriverState(
+        count=_core.safe_increment(state.count),
+        driver_scale=scale.astype(sdt),
+        reference_value=new_ref.astype(sdt),
+        previous_step=previous,
+    )
+    return out, new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# reduce on plateau
+# ---------------------------------------------------------------------------------------------
+
+
+class PlateauRule(NamedTuple):
+  """The decision rule of :func:`reduce_on_plateau` as last resolved by ``update`` (arrays), kept in
+  the state so that :func:`update_plateau` can evaluate a metric without the transform."""
+
+  factor: jax.Array
+  min_scale: jax.Array
+  rtol: jax.Array
+  atol: jax.Array
+  patience: jax.Array
+  cooldown: jax.Array
+  mode_sign: jax.Array  # +1 to minimise, -1 to maximise
+
+
+class ReduceOnPlateauState(NamedTuple):
+  """State of :func:`reduce_on_plateau`.
+
+  Attributes:
+    count: number of updates so far (int32), the step at which schedules are read.
+    plateau_scale: the multiplier of the incoming updates (starts at 1); log it with
+      ``optax.tree.get(opt_state, "plateau_scale")``.
+    best_value: the best metric so far (``+inf``, or ``-inf`` for ``mode="max"``, before any).
+    bad_evaluations: consecutive evaluations without improvement (torch's ``num_bad_epochs``).
+    cooldown_left: evaluations left in the cooldown after a reduction.
+    rule: the hyperparameters the evaluation uses (:class:`PlateauRule`).
+  """
+
+  count: jax.Array
+  plateau_scale: jax.Array
+  best_value: jax.Array
+  bad_evaluations: jax.Array
+  cooldown_left: jax.Array
+  rule: PlateauRule
+
+
+def _evaluate(state: ReduceOnPlateauState, value: jax.Array) -> ReduceOnPlateauState:
+  """One evaluation of the metric in torch ``ReduceLROnPlateau.step``'s order (SPEC §6.7), with a
+  sign-correct threshold."""
+  r = state.rule
+  sdt = state.plateau_scale.dtype
+  v = value.astype(sdt)
+  best = state.best_value
+  known = jnp.isfinite(best)
+  threshold = jnp.where(known, r.rtol * jnp.abs(jnp.where(known, best, 0.0)) + r.atol, 0.0)
+  improved = jnp.isfinite(v) & (r.mode_sign * v < r.mode_sign * best - threshold)
+  best = jnp.where(improved, v, best)
+  bad = jnp.where(improved, 0, _core.safe_increment(state.bad_evaluations))
+  cooling = state.cooldown_left > 0
+  cooldown_left = jnp.where(cooling, state.cooldown_left - 1, state.cooldown_left)
+  bad = jnp.where(cooling, 0, bad)
+  reduce = bad > r.patience
+  scale = state.plateau_scale
+  reduced = jnp.minimum(scale, jnp.maximum(scale * r.factor, r.min_scale))  # never raises it
+  return state._replace(
+      plateau_scale=jnp.where(reduce, reduced, scale).astype(sdt),
+      best_value=best.astype(sdt),
+      bad_evaluations=jnp.where(reduce, 0, bad).astype(jnp.int32),
+      cooldown_left=jnp.where(reduce, r.cooldown, cooldown_left).astype(jnp.int32),
+  )
+
+
+def reduce_on_plateau(
+    factor: ScalarOrSchedule = 0.1,
+    patience: int = 10,
+    *,
+    cooldown: int = 0,
+    min_scale: ScalarOrSchedule = 0.0,
+    rtol: ScalarOrSchedule = 1e-4,
+    atol: ScalarOrSchedule = 0.0,
+    mode: str = "min",
+) -> optax.GradientTransformationExtraArgs:
+  r"""Turns the learning rate down when a (validation) metric stops improving (lecture 6a).
+
+  Multiplies the incoming updates by a scale :math:`s` (starting at 1), chained after an optimizer.
+  Each evaluation of the metric :math:`m` (``mode="min"``; ``"max"`` flips the comparisons) does,
+  in ``torch.optim.lr_scheduler.ReduceLROnPlateau``'s order:
+
+  .. math::
+
+    \text{improved} = m < m_\text{best} - (\text{rtol}\,|m_\text{best}| + \text{atol})
+
+  then ``best = m`` and ``bad = 0`` if improved, else ``bad += 1``; during a cooldown ``bad = 0``
+  and the cooldown counts down; if ``bad > patience``: :math:`s \leftarrow
+  \max(s \cdot \text{factor}, \text{min\_scale})`, the cooldown restarts and ``bad = 0``.
+
+  An evaluation happens either in ``update(..., value=m)`` (then the new scale applies to that very
+  call, as in ``optax.contrib.reduce_on_plateau``), or, for a validation metric that arrives once
+  per epoch, with :func:`update_plateau` on the whole optimizer state, without feeding gradients.
+  ``update`` without ``value`` only applies the current scale.
+
+  Differences from the libraries (SPEC §6.7, TV-12):
+    * torch semantics for ``patience``: the scale drops when the number of consecutive bad
+      evaluations *exceeds* ``patience`` (``optax.contrib.reduce_on_plateau`` drops on the
+      ``patience``-th, and with ``patience=0`` also on improving ones).
+    * the relative threshold uses :math:`|m_\text{best}|`, so it is correct for negative metrics
+      (a log-likelihood, an ELBO): torch's ``best * (1 - threshold)`` and optax's
+      ``(1 - rtol) * best`` loosen instead of tighten there, and optax never reduces on a constant
+      negative loss (google-deepmind/optax PR #1767). For positive metrics it equals torch's
+      ``threshold_mode="rel"``; ``rtol=0, atol=t`` equals ``threshold_mode="abs"``.
+    * a non-finite metric counts as a bad evaluation; there is no ``eps`` (torch ignores
+      reductions smaller than 1e-8) and no averaging over calls (optax's ``accumulation_size``).
+
+  Args:
+    factor: multiplier of the scale on a plateau, in (0, 1) (float or schedule of the step count).
+    patience: number of bad evaluations tolerated before reducing (int >= 0).
+    cooldown: evaluations to wait after a reduction before counting bad ones again (int >= 0).
+    min_scale: lower bound of the scale, >= 0.
+    rtol: relative improvement threshold, >= 0.
+    atol: absolute improvement threshold, >= 0.
+    mode: ``"min"`` (a loss or error rate) or ``"max"`` (an accuracy).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; its state holds ``plateau_scale``.
+
+  Examples:
+    >>> import jax.numpy as jnp, optax, nnml_optax
+    >>> tx = optax.chain(nnml_optax.momentum(0.1, 0.9),
+    ...                  nnml_optax.reduce_on_plateau(factor=0.5, patience=1))
+    >>> params = jnp.zeros(3); state = tx.init(params)
+    >>> for val_loss in [1.0, 0.9, 0.95, 0.92, 0.93]:        # once per epoch
+    ...   state = nnml_optax.update_plateau(state, val_loss)
+    >>> print(optax.tree.get(state, "plateau_scale"))
+    0.5
+    >>> updates, state = tx.update(jnp.ones(3), state)        # every step: lr 0.1 * 0.5
+    >>> print(updates)
+    [-0.05 -0.05 -0.05]
+
+  References:
+    Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6a/6b, 2012.
+    PyTorch ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (2.x); optax
+    ``contrib.reduce_on_plateau`` (0.2.8).
+  """
+  _core.check_range("factor", factor, 0.0, 1.0, lo_open=True, hi_open=True)
+  _core.check_int("patience", patience, 0)
+  _core.check_int("cooldown", cooldown, 0)
+  _core.check_range("min_scale", min_scale, 0.0, None)
+  _core.check_range("rtol", rtol, 0.0, None)
+  _core.check_range("atol", atol, 0.0, None)
+  _core.check_choice("mode", mode, ("min", "max"))
+  sign = 1.0 if mode == "min" else -1.0
+
+  def rule_at(count, sdt) -> PlateauRule:
+    h = lambda x: _core.hyper(_core.resolve(x, count), sdt)  # noqa: E731
+    return PlateauRule(
+        factor=h(factor),
+        min_scale=h(min_scale),
+        rtol=h(rtol),
+        atol=h(atol),
+        patience=jnp.asarray(patience, jnp.int32),
+        cooldown=jnp.asarray(cooldown, jnp.int32),
+        mode_sign=jnp.asarray(sign, sdt),
+    )
+
+  def init_fn(params):
+    sdt = _scalar_dtype(params)
+    count = _core.count_zero()
+    return ReduceOnPlateauState(
+        count=count,
+        plateau_scale=jnp.ones([], sdt),
+        best_value=jnp.full([], sign * jnp.inf, sdt),
+        bad_evaluations=jnp.zeros([], jnp.int32),
+        cooldown_left=jnp.zeros([], jnp.int32),
+        rule=rule_at(count, sdt),
+    )
+
+  def update_fn(updates, state, params=None, *, value=None, **extra_args):
+    del params, extra_args
+    sdt = state.plateau_scale.dtype
+    state = state._replace(rule=rule_at(state.count, sdt))
+    if value is not None:
+      state = _evaluate(state, _scalar_value(value, "reduce_on_plateau"))
+    scale = state.plateau_scale
+
+    def leaf(u):
+      ct = _core.compute_dtype(u.dtype)
+      return (u.astype(ct) * _core.hyper(scale, ct)).astype(u.dtype)
+
+    out = jax.tree.map(leaf, updates)
+    return out, state._replace(count=_core.safe_increment(state.count))
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def update_plateau(opt_state: Any, value: Any) -> Any:
+  r"""Feeds a metric (e.g. the validation loss of an epoch) to every :func:`reduce_on_plateau`
+  inside an optimizer state.
+
+  Pure and jittable: finds each ``ReduceOnPlateauState`` in ``opt_state`` (inside any nesting of
+  ``optax.chain``, ``inject_hyperparams``, ``masked``, ``MultiSteps``... states), evaluates
+  ``value`` with the rule stored there (the hyperparameters as last resolved by ``update``), and
+  returns the whole state with only those parts changed. No gradients are fed and the step count
+  does not move.
+
+  Args:
+    opt_state: the state of an optimizer that contains :func:`reduce_on_plateau`.
+    value: the metric, a real scalar.
+
+  Returns:
+    ``opt_state`` with the plateau state(s) updated.
+
+  Raises:
+    ValueError: ``opt_state`` contains no ``ReduceOnPlateauState``, or ``value`` is not a scalar.
+
+  Examples:
+    >>> import jax.numpy as jnp, optax, nnml_optax
+    >>> tx = optax.chain(nnml_optax.sgd(0.1), nnml_optax.reduce_on_plateau(0.5, patience=0))
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for val_loss in [1.0, 1.0]:
+    ...   state = nnml_optax.update_plateau(state, val_loss)
+    >>> print(optax.tree.get(state, "plateau_scale"))
+    0.5
+
+    With ``flax.nnx.Optimizer``, whose state holds variables::
+
+      new = nnml_optax.update_plateau(nnx.as_pure(optimizer.opt_state), val_loss)
+      nnx.update(optimizer.opt_state, nnx.state(new))
+  """
+  v = _scalar_value(value, "update_plateau")
+  found = []
+
+  def visit(node):
+    if isinstance(node, ReduceOnPlateauState):
+      found.append(node)
+      return _evaluate(node, v)
+    return node
+
+  new_state = jax.tree.map(
+      visit, opt_state, is_leaf=lambda x: isinstance(x, ReduceOnPlateauState)
+  )
+  if not found:
+    raise ValueError(
+        "update_plateau: opt_state contains no ReduceOnPlateauState; chain "
+        "nnml_optax.reduce_on_plateau(...) into the optimizer"
+    )
+  return new_state

@@ -1,0 +1,559 @@
+"""Learning-rate control (lecture 6a/6b): bold driver (TV-11), reduce-on-plateau (torch numbers),
+the epoch-level plateau helper, and the fan-in scaled learning rate."""
+
+from __future__ import annotations
+
+import math
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from references import control as ref
+
+import nnml_optax as nn
+
+# ---------------------------------------------------------------------------------------------
+# bold driver
+# ---------------------------------------------------------------------------------------------
+
+TV11_PATH = [1.0, -0.8, 0.784, -0.923552, 0.784, -0.069776, 0.0138086704]
+TV11_SCALES = [1.0, 1.1, 1.21, 0.605, 0.605, 0.6655]  # eta / 0.9 after each call (SPEC TV-11)
+
+
+def _bold_path(tx, w0, steps, dtype):
+  f = lambda w: jnp.sum(w**2)  # noqa: E731
+  w = jnp.asarray([w0], dtype)
+  state = tx.init(w)
+  path, scales = [float(w[0])], []
+  for _ in range(steps):
+    value, g = jax.value_and_grad(f)(w)
+    u, state = tx.update(g, state, w, value=value)
+    w = optax.apply_updates(w, u)
+    path.append(float(w[0]))
+    scales.append(float(optax.tree.get(state, "driver_scale")))
+  return path, scales, state
+
+
+def test_tv11_exact_float64():
+  with jax.enable_x64(True):
+    path, scales, state = _bold_path(optax.chain(nn.sgd(0.9), nn.bold_driver()), 1.0, 6,
+                                     jnp.float64)
+    assert optax.tree.get(state, "driver_scale").dtype == jnp.float64
+  np.testing.assert_allclose(path, TV11_PATH, rtol=1e-14, atol=1e-15)
+  np.testing.assert_allclose(scales, TV11_SCALES, rtol=1e-15)
+  # the numpy reference reproduces TV-11 too
+  np.testing.assert_allclose(ref.bold_driver_run(1.0, lambda w: w * w, lambda w: 2 * w, 0.9, 6),
+                             TV11_PATH, rtol=1e-14, atol=1e-15)
+
+
+def test_tv11_float32_jit():
+  tx = optax.chain(nn.sgd(0.9), nn.bold_driver())
+  f = lambda w: jnp.sum(w**2)  # noqa: E731
+
+  @jax.jit
+  def step(w, state):
+    value, g = jax.value_and_grad(f)(w)
+    u, state = tx.update(g, state, w, value=value)
+    return optax.apply_updates(w, u), state
+
+  w = jnp.ones([1], jnp.float32)
+  state, path = tx.init(w), [1.0]
+  for _ in range(6):
+    w, state = step(w, state)
+    path.append(float(w[0]))
+  np.testing.assert_allclose(path, TV11_PATH, rtol=2e-6, atol=1e-7)
+
+
+def test_bold_driver_state_is_compact_and_named():
+  params = {"w": jnp.zeros((4, 3), jnp.bfloat16), "b": jnp.zeros(3)}
+  state = nn.bold_driver().init(params)
+  assert isinstance(state, nn.BoldDriverState)
+  assert state.previous_step["w"].dtype == jnp.bfloat16  # one copy, in the parameter dtype
+  assert state.driver_scale.dtype == jnp.float32 and state.count.dtype == jnp.int32
+  assert float(state.reference_value) == math.inf
+  assert nn.bold_driver(undo=False).init(params).previous_step == ()
+
+
+def _stream(tx, values, updates):
+  """Feeds ``tx`` the given (value, update) sequence directly; returns emitted steps and scales."""
+  state = tx.init(jnp.zeros(2))
+  out, scales = [], []
+  for v, u in zip(values, updates, strict=True):
+    step, state = tx.update(jnp.asarray(u), state, value=v)
+    out.append(np.asarray(step, np.float64))
+    scales.append(float(state.driver_scale))
+  return out, scales
+
+
+def test_tolerance_equality_and_undo_false():
+  values = [1.0, 1.0, 1.03, 1.2, 0.5]
+  updates = [np.array([1.0, -2.0])] * 5
+  for kw in [dict(), dict(tolerance=0.05), dict(undo=False), dict(undo=False, tolerance=0.05)]:
+    out, scales = _stream(nn.bold_driver(**kw), values, updates)
+    r_out, r_scales = ref.bold_driver_stream(values, updates, tol=kw.get("tolerance", 0.0),
+                                             undo=kw.get("undo", True))
+    np.testing.assert_allclose(scales, r_scales, rtol=1e-6)
+    np.testing.assert_allclose(np.stack(out), np.stack(r_out), rtol=1e-6)
+  # equality is success; 1.03 is a rise without tolerance, accepted with 5 %
+  _, scales = _stream(nn.bold_driver(), values[:3], updates[:3])
+  np.testing.assert_allclose(scales, [1.0, 1.1, 0.55], rtol=1e-6)
+  _, scales = _stream(nn.bold_driver(tolerance=0.05), values[:3], updates[:3])
+  np.testing.assert_allclose(scales, [1.0, 1.1, 1.21], rtol=1e-6)
+
+
+def test_relative_tolerance_on_negative_losses():
+  # a rise from -1.0 to -0.97 is 3 % of |E|: within 5 %, beyond 1 %
+  _, s = _stream(nn.bold_driver(tolerance=0.05), [-1.0, -0.97], [np.ones(2)] * 2)
+  assert s[-1] == pytest.approx(1.1)
+  _, s = _stream(nn.bold_driver(tolerance=0.01), [-1.0, -0.97], [np.ones(2)] * 2)
+  assert s[-1] == pytest.approx(0.5)
+
+
+def test_non_finite_value_counts_as_a_rise():
+  u = np.array([1.0, 2.0])
+  out, scales = _stream(nn.bold_driver(), [1.0, math.nan, 1.0, math.inf], [u] * 4)
+  np.testing.assert_allclose(scales, [1.0, 0.5, 0.5, 0.25])
+  np.testing.assert_array_equal(out[1], -u)  # the NaN point is undone
+  np.testing.assert_array_equal(out[2], 0.5 * u)  # plain retry with the reduced scale
+  np.testing.assert_array_equal(out[3], -0.5 * u)
+  # a non-finite loss at the first call: nothing to undo, shrink and stay
+  out, scales = _stream(nn.bold_driver(), [math.nan, 2.0, 1.0], [u] * 3)
+  np.testing.assert_allclose(scales, [0.5, 0.5, 0.55])
+  np.testing.assert_array_equal(out[0], 0 * u)
+  np.testing.assert_array_equal(out[1], 0.5 * u)
+  # NaN updates on an undo call do not leak into the emitted (undo) step
+  out, _ = _stream(nn.bold_driver(), [1.0, 2.0], [u, np.full(2, np.nan)])
+  np.testing.assert_array_equal(out[1], -u)
+
+
+N_STREAM = 10
+_values = st.lists(
+    st.one_of(st.floats(-3, 3, width=32), st.sampled_from([math.nan, math.inf])),
+    min_size=N_STREAM, max_size=N_STREAM,
+)
+
+
+@pytest.fixture(scope="module")
+def bold_scan():
+  """A jitted scan of the bold driver over (values, updates) with traced hyperparameters."""
+
+  def run(values, updates, rho, sigma, tol, undo):
+    tx = nn.bold_driver(rho, sigma, tolerance=tol, undo=undo)
+
+    def body(state, vu):
+      v, u = vu
+      step, state = tx.update(u, state, value=v)
+      return state, (step, state.driver_scale)
+
+    _, (steps, scales) = jax.lax.scan(body, tx.init(updates[0]), (values, updates))
+    return steps, scales
+
+  return jax.jit(run, static_argnums=5)
+
+
+@hypothesis.settings(max_examples=200)
+@hypothesis.given(
+    values=_values,
+    rho=st.floats(1.01, 2.0), sigma=st.floats(0.1, 0.9), tol=st.sampled_from([0.0, 0.01, 0.3]),
+    undo=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_bold_driver_matches_reference(bold_scan, values, rho, sigma, tol, undo, seed):
+  updates = np.random.default_rng(seed).normal(size=(N_STREAM, 3))
+  with jax.enable_x64(True):
+    steps, scales = bold_scan(jnp.asarray(values, jnp.float64), jnp.asarray(updates), rho, sigma,
+                              tol, undo)
+  r_steps, r_scales = ref.bold_driver_stream(values, updates, rho, sigma, tol, undo)
+  np.testing.assert_allclose(np.asarray(scales), r_scales, rtol=1e-13)
+  np.testing.assert_allclose(np.asarray(steps), np.stack(r_steps), rtol=1e-13, atol=1e-15)
+
+
+def test_bold_driver_missing_or_bad_value():
+  tx = nn.bold_driver()
+  state = tx.init(jnp.zeros(2))
+  with pytest.raises(ValueError, match="value"):
+    tx.update(jnp.ones(2), state)
+  with pytest.raises(ValueError, match="value"):
+    tx.update(jnp.ones(2), state, value=jnp.ones(2))
+  with pytest.raises(ValueError, match="value"):  # also inside a chain (extra args forwarded)
+    optax.chain(nn.sgd(0.1), tx).update(jnp.ones(2), optax.chain(nn.sgd(0.1), tx).init(
+        jnp.zeros(2)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(increase=1.0), "increase"), (dict(increase=0.9), "increase"),
+        (dict(decrease=0.0), "decrease"), (dict(decrease=1.0), "decrease"),
+        (dict(decrease=1.5), "decrease"), (dict(tolerance=-0.1), "tolerance"),
+        (dict(increase=lambda c: 0.5), "increase"),
+    ],
+)
+def test_bold_driver_bad_input(kwargs, name):
+  with pytest.raises(ValueError, match=name):
+    nn.bold_driver(**kwargs)
+
+
+def test_bold_driver_undo_must_be_bool():
+  with pytest.raises(TypeError, match="undo"):
+    nn.bold_driver(undo=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# reduce on plateau: torch.optim.lr_scheduler.ReduceLROnPlateau 2.13 numbers (lr = 1, so lr = scale)
+# ---------------------------------------------------------------------------------------------
+
+V12 = [1.0, 0.9, 0.95, 0.92, 0.91, 0.905, 0.95, 0.8, 0.85, 0.86, 0.87, 0.88]
+WALK = [5.0, 5.09, 5.008, 4.741, 4.604, 4.307, 4.325, 4.727, 4.579, 4.393, 4.54, 4.647, 4.679,
+        4.399, 4.391, 4.599, 4.196, 4.059, 3.488, 3.102, 2.549, 2.478, 2.098, 2.18, 2.227, 2.171,
+        1.416, 1.254, 1.239, 1.273, 0.814, 0.671, 0.377, 0.135, 0.453, 0.211, 0.201, 0.466,
+        0.291, 0.258]  # a rounded random walk (numpy seed 7)
+
+# (values, our kwargs, the torch kwargs that produced the lrs, torch lr after each step())
+TORCH_CASES = {
+    "tv12": (V12, dict(factor=0.5, patience=2, cooldown=1, rtol=1e-4),
+             "factor=0.5, patience=2, cooldown=1, threshold=1e-4",
+             [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]),
+    "patience0": ([1, 0.9, 0.95, 0.8, 0.85], dict(factor=0.5, patience=0, rtol=1e-4),
+                  "factor=0.5, patience=0, threshold=1e-4", [1.0, 1.0, 0.5, 0.5, 0.25]),
+    "patience1": ([1, 0.9, 0.95, 0.8, 0.85], dict(factor=0.5, patience=1, rtol=1e-4),
+                  "factor=0.5, patience=1, threshold=1e-4", [1.0] * 5),
+    "min_scale_cooldown": (
+        WALK, dict(factor=0.5, patience=3, cooldown=2, rtol=1e-3, min_scale=0.02),
+        "factor=0.5, patience=3, cooldown=2, threshold=1e-3, min_lr=0.02",
+        [1.0] * 9 + [0.5] * 6 + [0.25] * 22 + [0.125] * 3),
+    "default_factor": (
+        [*V12, 0.9, 0.9, 0.9, 0.9, 0.9], dict(patience=1),
+        "patience=1 (factor=0.1, threshold=1e-4)",
+        [1.0, 1.0, 1.0, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002,
+         0.010000000000000002, 0.010000000000000002, 0.0010000000000000002,
+         0.0010000000000000002, 0.00010000000000000003, 0.00010000000000000003,
+         1.0000000000000004e-05, 1.0000000000000004e-05, 1.0000000000000004e-06,
+         1.0000000000000004e-06]),
+    # mode="max": torch's relative rule best*(1+threshold) is right for positive metrics
+    "max": (WALK[:25], dict(factor=0.1, patience=2, rtol=1e-3, mode="max"),
+            "mode='max', factor=0.1, patience=2, threshold=1e-3",
+            [1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002,
+             0.010000000000000002, 0.0010000000000000002, 0.0010000000000000002,
+             0.0010000000000000002, 0.00010000000000000003, 0.00010000000000000003,
+             0.00010000000000000003, 1.0000000000000004e-05, 1.0000000000000004e-05,
+             1.0000000000000004e-05, 1.0000000000000004e-06, 1.0000000000000004e-06,
+             1.0000000000000004e-06, 1.0000000000000005e-07, 1.0000000000000005e-07,
+             1.0000000000000005e-07]),
+    # negative values: torch with threshold_mode="abs" (sign-independent) = rtol=0, atol
+    "negative_abs": (
+        [w - 10.0 for w in WALK], dict(factor=0.5, patience=2, cooldown=1, rtol=0.0, atol=0.05),
+        "factor=0.5, patience=2, cooldown=1, threshold=0.05, threshold_mode='abs'",
+        [1.0] * 8 + [0.5] * 4 + [0.25] * 13 + [0.125] * 11 + [0.0625] * 4),
+    # negative values, relative threshold: minimising -m must equal torch maximising m (m > 0),
+    # where torch's relative rule is right; torch's own mode="min" on -m would loosen instead
+    "negative_rel": (
+        [-w for w in WALK], dict(factor=0.5, patience=2, cooldown=1, rtol=1e-3),
+        "mode='max' on -values: factor=0.5, patience=2, cooldown=1, threshold=1e-3",
+        [1.0] * 4 + [0.5] * 4 + [0.25] * 4 + [0.125] * 4 + [0.0625] * 4 + [0.03125] * 4
+        + [0.015625] * 4 + [0.0078125] * 4 + [0.00390625] * 4 + [0.001953125] * 4),
+}
+
+
+def _plateau_scales(tx, values, dtype=jnp.float64):
+  """Scale after each ``update(..., value=m)`` and the emitted multiple of a unit update."""
+  params = jnp.zeros([1], dtype)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  scales, emitted = [], []
+  for m in values:
+    u, state = update(jnp.ones([1], dtype), state, value=jnp.asarray(m, dtype))
+    scales.append(float(optax.tree.get(state, "plateau_scale")))
+    emitted.append(float(u[0]))
+  return scales, emitted, state
+
+
+@pytest.mark.parametrize("case", list(TORCH_CASES))
+def test_plateau_matches_torch(case):
+  values, kwargs, _torch_kwargs, torch_lrs = TORCH_CASES[case]
+  with jax.enable_x64(True):
+    scales, emitted, _ = _plateau_scales(nn.reduce_on_plateau(**kwargs), values)
+  assert scales == torch_lrs  # exact in float64
+  assert emitted == torch_lrs  # the new scale applies to this very call
+  r_scales, _ = ref.reduce_on_plateau(values, **kwargs)
+  assert r_scales == torch_lrs
+  # float32 (the default) takes the same decisions here
+  s32, _, _ = _plateau_scales(nn.reduce_on_plateau(**kwargs), values, jnp.float32)
+  np.testing.assert_allclose(s32, torch_lrs, rtol=1e-6)
+
+
+def test_plateau_best_tv12():
+  with jax.enable_x64(True):
+    _, _, state = _plateau_scales(nn.reduce_on_plateau(0.5, 2, cooldown=1), V12)
+  assert float(state.best_value) == 0.8
+  assert ref.reduce_on_plateau(V12, 0.5, 2, 1)[1] == [1.0] + [0.9] * 6 + [0.8] * 5
+
+
+def test_plateau_constant_negative_loss_reduces_unlike_optax():
+  values = [-1.0] * 6
+  scales, _, _ = _plateau_scales(nn.reduce_on_plateau(0.5, 1), values, jnp.float32)
+  assert scales == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+  # optax 0.2.8 never reduces there (google-deepmind/optax PR #1767)
+  tx = optax.contrib.reduce_on_plateau(factor=0.5, patience=1)
+  state = tx.init(jnp.zeros(1))
+  for v in values:
+    _, state = tx.update(jnp.ones(1), state, value=jnp.asarray(v))
+  assert float(state.scale) == 1.0
+
+
+N_PLATEAU = 16
+
+
+@pytest.fixture(scope="module")
+def plateau_scan():
+  def run(values, factor, patience, cooldown, min_scale, rtol, atol, mode):
+    tx = nn.reduce_on_plateau(factor, patience, cooldown=cooldown, min_scale=min_scale,
+                              rtol=rtol, atol=atol, mode=mode)
+
+    def body(state, m):
+      _, state = tx.update(jnp.zeros([1], values.dtype), state, value=m)
+      return state, (state.plateau_scale, state.best_value)
+
+    _, out = jax.lax.scan(body, tx.init(jnp.zeros([1], values.dtype)), values)
+    return out
+
+  return jax.jit(run, static_argnums=7)
+
+
+_plateau_values = st.lists(
+    st.one_of(st.sampled_from([1.0, 1.0001, 0.9999, -1.0, 0.0, math.nan]),
+              st.floats(-2, 2, width=32)),
+    min_size=N_PLATEAU, max_size=N_PLATEAU,
+)
+
+
+@hypothesis.settings(max_examples=200)
+@hypothesis.given(
+    values=_plateau_values, factor=st.floats(0.05, 0.95), patience=st.integers(0, 3),
+    cooldown=st.integers(0, 2), min_scale=st.sampled_from([0.0, 0.3]),
+    rtol=st.sampled_from([0.0, 1e-4, 0.1]), atol=st.sampled_from([0.0, 0.01]),
+    mode=st.sampled_from(["min", "max"]),
+)
+def test_plateau_matches_reference_and_is_sign_symmetric(
+    plateau_scan, values, factor, patience, cooldown, min_scale, rtol, atol, mode
+):
+  with jax.enable_x64(True):
+    v = jnp.asarray(values, jnp.float64)
+    scales, bests = plateau_scan(v, factor, patience, cooldown, min_scale, rtol, atol, mode)
+    flipped = "max" if mode == "min" else "min"
+    m_scales, m_bests = plateau_scan(-v, factor, patience, cooldown, min_scale, rtol, atol,
+                                     flipped)
+  r_scales, r_bests = ref.reduce_on_plateau(values, factor, patience, cooldown, min_scale, rtol,
+                                            atol, mode)
+  np.testing.assert_array_equal(np.asarray(scales), r_scales)
+  np.testing.assert_array_equal(np.asarray(bests), r_bests)
+  # minimising m is maximising -m (the relative threshold uses |best|)
+  np.testing.assert_array_equal(np.asarray(m_scales), np.asarray(scales))
+  np.testing.assert_array_equal(np.asarray(m_bests), -np.asarray(bests))
+  # the scale never rises, and never drops below min_scale unless it started there
+  s = np.asarray(scales)
+  assert np.all(np.diff(s) <= 0) and np.all((s >= min_scale) | (s == 1.0))
+
+
+def test_plateau_update_without_value_only_scales():
+  tx = nn.reduce_on_plateau(0.5, 0)
+  state = tx.init(jnp.zeros(2))
+  for _ in range(3):
+    u, state = tx.update(jnp.ones(2), state)
+  np.testing.assert_array_equal(u, jnp.ones(2))
+  assert int(state.count) == 3 and float(state.plateau_scale) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the epoch-level helper
+# ---------------------------------------------------------------------------------------------
+
+
+def test_update_plateau_inside_momentum_chain():
+  """A training loop: momentum every step, the validation metric once per 'epoch' (3 steps)."""
+  with jax.enable_x64(True):
+    tx = optax.chain(nn.momentum(0.1, 0.9), nn.reduce_on_plateau(0.5, patience=2, cooldown=1))
+    params = jnp.zeros([2], jnp.float64)
+    state = tx.init(params)
+    step = jax.jit(lambda g, s: tx.update(g, s))
+    epoch_end = jax.jit(nn.update_plateau)
+    # reference: the same momentum without the plateau, scaled by the torch lr of each epoch
+    plain = nn.momentum(0.1, 0.9)
+    p_state = plain.init(params)
+    g = jnp.asarray([1.0, -2.0], jnp.float64)
+    scales = []
+    for m in V12:
+      for _ in range(3):
+        u, state = step(g, state)
+        ref_u, p_state = plain.update(g, p_state)
+        np.testing.assert_allclose(u, ref_u * (scales[-1] if scales else 1.0), rtol=1e-15)
+      before = jax.tree.map(lambda x: x, state)
+      state = epoch_end(state, m)
+      scales.append(float(optax.tree.get(state, "plateau_scale")))
+      # only the plateau part moved: the momentum state and every count are untouched
+      _assert_equal(state[0], before[0])
+      assert int(state[1].count) == int(before[1].count)
+  assert scales == TORCH_CASES["tv12"][3]
+
+
+def _assert_equal(a, b):
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("wrap", ["inject", "masked", "multisteps", "nested_chain"])
+def test_update_plateau_finds_nested_states(wrap):
+  params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
+  if wrap == "inject":
+    tx = optax.chain(nn.sgd(0.1), optax.inject_hyperparams(nn.reduce_on_plateau,
+                                                           static_args=("mode",))(0.5, 0))
+  elif wrap == "masked":
+    tx = optax.chain(nn.sgd(0.1), optax.masked(nn.reduce_on_plateau(0.5, 0),
+                                               {"a": True, "b": False}))
+  elif wrap == "multisteps":
+    tx = optax.MultiSteps(optax.chain(nn.sgd(0.1), nn.reduce_on_plateau(0.5, 0)), 2)
+  else:
+    tx = optax.chain(optax.chain(nn.sgd(0.1), optax.chain(nn.reduce_on_plateau(0.5, 0))))
+  state = tx.init(params)
+  new = nn.update_plateau(nn.update_plateau(state, 1.0), 1.0)
+  assert jax.tree.structure(new) == jax.tree.structure(state)
+  assert float(optax.tree.get(new, "plateau_scale")) == 0.5
+  assert float(optax.tree.get(state, "plateau_scale")) == 1.0  # pure: the input is unchanged
+
+
+def test_update_plateau_uses_injected_hyperparameters():
+  tx = optax.inject_hyperparams(nn.reduce_on_plateau, static_args=("mode",))(factor=0.5,
+                                                                           patience=0)
+  state = tx.init(jnp.zeros(1))
+  state.hyperparams["factor"] = jnp.asarray(0.25)
+  _, state = tx.update(jnp.ones(1), state)  # update refreshes the rule from the injected value
+  state = nn.update_plateau(nn.update_plateau(state, 1.0), 1.0)
+  assert float(optax.tree.get(state, "plateau_scale")) == 0.25
+
+
+def test_update_plateau_with_nnx_optimizer():
+  nnx = pytest.importorskip("flax.nnx")
+  model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+  opt = nnx.Optimizer(model, optax.chain(nn.momentum(0.1), nn.reduce_on_plateau(0.5, 0)),
+                      wrt=nnx.Param)
+  for m in [1.0, 1.0]:
+    new = nn.update_plateau(nnx.as_pure(opt.opt_state), m)
+    nnx.update(opt.opt_state, nnx.state(new))
+  assert float(optax.tree.get(nnx.as_pure(opt.opt_state), "plateau_scale")) == 0.5
+
+
+def test_update_plateau_errors():
+  with pytest.raises(ValueError, match="ReduceOnPlateauState"):
+    nn.update_plateau(nn.momentum(0.1).init(jnp.zeros(2)), 1.0)
+  state = nn.reduce_on_plateau().init(jnp.zeros(2))
+  with pytest.raises(ValueError, match="value"):
+    nn.update_plateau(state, None)
+  with pytest.raises(ValueError, match="value"):
+    nn.update_plateau(state, jnp.ones(2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(factor=0.0), "factor"), (dict(factor=1.0), "factor"), (dict(factor=2.0), "factor"),
+        (dict(patience=-1), "patience"), (dict(cooldown=-1), "cooldown"),
+        (dict(min_scale=-0.1), "min_scale"), (dict(rtol=-1e-4), "rtol"),
+        (dict(atol=-1.0), "atol"), (dict(mode="minimize"), "mode"),
+    ],
+)
+def test_plateau_bad_input(kwargs, name):
+  with pytest.raises(ValueError, match=name):
+    nn.reduce_on_plateau(**kwargs)
+
+
+def test_plateau_patience_must_be_int():
+  with pytest.raises(TypeError, match="patience"):
+    nn.reduce_on_plateau(patience=1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# fan-in
+# ---------------------------------------------------------------------------------------------
+
+def _fan(tx, u):
+  return tx.update(u, tx.init(u))[0]
+
+
+FAN_IN_CASES = [
+    # (shape, what, fan-in)
+    ((784, 100), "Dense 784 -> 100", 784),
+    ((3, 3, 16, 32), "Conv 3x3, 16 -> 32", 144),
+    ((5, 1, 8), "Conv1D width 5, 1 -> 8", 5),
+    ((3, 3, 3, 4, 2), "Conv3D 3x3x3, 4 -> 2", 108),
+    ((100,), "bias", 1),
+    ((), "scalar", 1),
+]
+
+
+@pytest.mark.parametrize("shape, what, fan", FAN_IN_CASES, ids=[c[1] for c in FAN_IN_CASES])
+@pytest.mark.parametrize("power", [0.5, 1.0, 0.0])
+def test_fan_in_scaling_values(shape, what, fan, power):
+  del what
+  assert ref.fan_in(shape) == fan
+  with jax.enable_x64(True):
+    u = jnp.ones(shape, jnp.float64)
+    tx = nn.scale_by_fan_in(power)
+    out, state = tx.update(u, tx.init(u))
+    np.testing.assert_allclose(np.asarray(out), fan ** -power, rtol=1e-15)
+    assert int(state.count) == 1
+  out32 = _fan(nn.scale_by_fan_in(power), jnp.ones(shape, jnp.bfloat16))
+  assert out32.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(out32, np.float64), ref.fan_in_scale(shape, power),
+                             rtol=1e-2)
+
+
+def test_fan_in_of_flax_layers():
+  nnx = pytest.importorskip("flax.nnx")
+  rngs = nnx.Rngs(0)
+  params = nnx.state(nnx.List([nnx.Linear(784, 100, rngs=rngs),
+                               nnx.Conv(16, 32, (3, 3), rngs=rngs)]), nnx.Param)
+  pure = nnx.as_pure(params)
+  grads = jax.tree.map(jnp.ones_like, pure)
+  out, _ = nn.scale_by_fan_in().update(grads, nn.scale_by_fan_in().init(pure))
+  np.testing.assert_allclose(out[0]["kernel"], 1 / 28, rtol=1e-6)
+  np.testing.assert_allclose(out[1]["kernel"], 1 / 12, rtol=1e-6)
+  np.testing.assert_array_equal(out[0]["bias"], 1.0)
+  np.testing.assert_array_equal(out[1]["bias"], 1.0)
+
+
+def test_fan_in_custom_layout_and_errors():
+  torch_layout = lambda shape: math.prod(shape[1:]) if len(shape) >= 2 else 1  # noqa: E731
+  out = _fan(nn.scale_by_fan_in(fan_in_fn=torch_layout), jnp.ones((32, 16, 3, 3)))
+  np.testing.assert_allclose(out, 1 / 12, rtol=1e-6)
+  with pytest.raises(ValueError, match="power"):
+    nn.scale_by_fan_in(-0.5)
+  with pytest.raises(TypeError, match="fan_in_fn"):
+    nn.scale_by_fan_in(fan_in_fn=3)
+  with pytest.raises(ValueError, match="fan_in_fn"):
+    _fan(nn.scale_by_fan_in(fan_in_fn=lambda s: 2.5), jnp.ones(3))
+
+
+def test_fan_in_power_schedule():
+  tx = nn.scale_by_fan_in(lambda count: jnp.where(count < 1, 0.0, 1.0))
+  u = jnp.ones((4, 2))
+  state = tx.init(u)
+  out1, state = tx.update(u, state)
+  out2, state = tx.update(u, state)
+  np.testing.assert_allclose(out1, 1.0)
+  np.testing.assert_allclose(out2, 0.25)
+
+
+def test_turn_down_towards_the_end_is_an_optax_schedule():
+  """Lecture 6a: 'turn down the learning rate towards the end': optax schedules already do it,
+  and they compose with everything here."""
+  lr = optax.cosine_decay_schedule(0.1, decay_steps=10, alpha=0.01)
+  tx = optax.chain(nn.momentum(lr, 0.9), nn.scale_by_fan_in(), nn.reduce_on_plateau(0.5, 1))
+  params = {"kernel": jnp.zeros((4, 3)), "bias": jnp.zeros(3)}
+  state = tx.init(params)
+  for _ in range(12):
+    u, state = tx.update(jax.tree.map(jnp.ones_like, params), state)
+  assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u))
