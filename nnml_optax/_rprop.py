@@ -1,0 +1,350 @@
+"""The Rprop family: Rprop-, Rprop+, iRprop-, iRprop+ (lecture 6e).
+
+Riedmiller & Braun 1993; Igel & Hüsken 2000, 2003.
+
+Rprop uses only the *sign* of each partial derivative and adapts a separate step size per weight:
+multiply it by ``eta_plus`` (1.2) when the last two derivatives agree in sign, by ``eta_minus``
+(0.5) when they disagree, and keep it in ``[min_step_size, max_step_size]`` (the lecture's 1e-6
+and 50).
+The four variants differ in what happens on a sign change (SPEC §4):
+
+* ``"rprop-"``: always step by ``-sign(g)·Δ``;
+* ``"rprop+"``: undo the previous weight change (weight backtracking) and forget the derivative;
+* ``"irprop-"``: do not move and forget the derivative (``torch.optim.Rprop``, bit for bit);
+* ``"irprop+"``: undo the previous weight change only if the loss rose, else do not move.
+
+The state is compact whatever the variant: the step sizes (float32; float64 for float64 parameters)
+and the previous derivative's sign as int8, 5 bytes per parameter. The "+" variants need nothing
+more, because the previous weight change is always ``-sign_prev · Δ_prev`` (a frozen or zero
+derivative stores sign 0 and made no move), and ``Δ_prev`` is the stored step size.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import _core
+from ._core import ScalarOrSchedule
+
+VARIANTS = ("rprop-", "rprop+", "irprop-", "irprop+")
+
+
+class ScaleByRpropState(NamedTuple):
+  """State of :func:`scale_by_rprop`.
+
+  Attributes:
+    count: number of updates so far (int32), the step at which schedules are read.
+    step_sizes: the per-weight step sizes Δ, one array per parameter, float32 (float64 for
+      float64 parameters). For a complex parameter the real and imaginary parts hold the step
+      sizes of the real and imaginary components (complex64/complex128).
+    prev_sign: the sign of the stored previous derivative, int8 in {-1, 0, 1} (0 after a
+      "frozen" step, a zero derivative, or before the first step). For a complex parameter both
+      signs are packed into one int8 as ``sign_re + 3·sign_im``.
+    prev_value: the loss ``value`` seen at the previous step (float32 scalar, float64 when a
+      parameter is float64), initially ``+inf``; only ``"irprop+"`` reads and writes it.
+  """
+
+  count: jax.Array
+  step_sizes: Any
+  prev_sign: Any
+  prev_value: jax.Array
+
+
+def _concrete(value: Any) -> float | None:
+  """``float(value)`` for a concrete scalar, ``None`` for a schedule or a tracer."""
+  if _core.is_schedule(value) or isinstance(value, jax.core.Tracer):
+    return None
+  if isinstance(value, numbers.Real | np.ndarray | np.generic | jax.Array):
+    try:
+      return float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+      return None
+  return None
+
+
+def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, variant) -> None:
+  _core.check_choice("variant", variant, VARIANTS)
+  if _core.is_schedule(learning_rate):
+    raise TypeError(
+        "learning_rate is Rprop's initial step size Δ₀, read once at init: it cannot be a "
+        f"schedule (schedule eta_minus, eta_plus, min_step_size or max_step_size instead); got "
+        f"{learning_rate!r}"
+    )
+  _core.check_range("learning_rate", learning_rate, 0.0, None, lo_open=True, schedule=False)
+  _core.check_range("eta_minus", eta_minus, 0.0, 1.0, lo_open=True, hi_open=True)
+  _core.check_range("eta_plus", eta_plus, 1.0, None, lo_open=True)
+  _core.check_range("min_step_size", min_step_size, 0.0, None)
+  _core.check_range("max_step_size", max_step_size, 0.0, None, lo_open=True)
+  lo, hi = _concrete(min_step_size), _concrete(max_step_size)
+  if lo is not None and hi is not None and lo > hi:
+    raise ValueError(
+        f"min_step_size must be <= max_step_size (= {hi:g}); got min_step_size={lo:g}"
+    )
+
+
+def _value_dtype(params) -> jnp.dtype:
+  """float32, or float64 when a parameter is float64/complex128 (from dtypes only, never values)."""
+  dts = [_core.real_dtype(leaf.dtype) for leaf in jax.tree.leaves(params)]
+  return _core.compute_dtype(*dts)
+
+
+def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose):
+  """One real component: returns (unsigned direction, new sign int8, new step size).
+
+  ``g`` gradient (any real float dtype), ``sp`` previous sign (int8), ``delta`` step size and the
+  hyperparameters in the compute dtype ``ct``, ``rose`` a bool scalar (iRprop+ only).
+  """
+  ct = delta.dtype
+  sg = _core.sign_int8(g)
+  p = sg * sp                                             # sign(g_t · g_prev), never overflows
+  factor = jnp.where(p > 0, ep, jnp.where(p < 0, em, jnp.ones([], ct)))
+  delta_new = jnp.clip(delta * factor, lo, hi)            # clamped even when factor = 1 (torch)
+  step = sg.astype(ct) * delta_new                        # -sign(g)·Δ is the weight change
+  if variant == "rprop-":
+    return step, sg, delta_new
+  flip = p < 0
+  sign_new = jnp.where(flip, jnp.zeros_like(sg), sg)      # "freeze": store 0 after a sign change
+  if variant == "irprop-":
+    direction = jnp.where(flip, jnp.zeros_like(step), step)
+  else:  # backtrack: weight change -Δw_prev = sign_prev·Δ_prev, i.e. direction -sign_prev·Δ_prev
+    undo = -sp.astype(ct) * delta
+    back = flip if variant == "rprop+" else flip & rose
+    direction = jnp.where(back, undo, jnp.where(flip, jnp.zeros_like(step), step))
+  return direction, sign_new, delta_new
+
+
+def _pack(s_re: jax.Array, s_im: jax.Array) -> jax.Array:
+  return (s_re + jnp.int8(3) * s_im).astype(jnp.int8)
+
+
+def _unpack(s: jax.Array) -> tuple[jax.Array, jax.Array]:
+  shifted = s.astype(jnp.int8) + jnp.int8(4)              # (sr+1) + 3·(si+1), in [0, 8]
+  return (shifted % 3 - 1).astype(jnp.int8), (shifted // 3 - 1).astype(jnp.int8)
+
+
+def scale_by_rprop(
+    learning_rate: float = 0.01,
+    eta_minus: ScalarOrSchedule = 0.5,
+    eta_plus: ScalarOrSchedule = 1.2,
+    min_step_size: ScalarOrSchedule = 1e-6,
+    max_step_size: ScalarOrSchedule = 50.0,
+    *,
+    variant: str = "irprop-",
+) -> optax.GradientTransformationExtraArgs:
+  r"""Resilient backpropagation (Rprop): per-weight step sizes driven by gradient signs.
+
+  With :math:`p = \operatorname{sign}(g_t)\operatorname{sign}(g_{\text{prev}})` for each weight,
+
+  .. math::
+
+    \Delta_t = \operatorname{clip}\bigl(\Delta_{t-1} \cdot
+      \{\eta^+ \text{ if } p > 0;\ \eta^- \text{ if } p < 0;\ 1 \text{ if } p = 0\},\
+      \Delta_{\min}, \Delta_{\max}\bigr)
+
+  and the returned (unsigned) direction :math:`d_t` -- the weight moves by :math:`-d_t` -- is
+
+  .. math::
+
+    d_t = \begin{cases}
+      \operatorname{sign}(g_t)\,\Delta_t & p \ge 0 \text{ (all variants), or } p < 0
+        \text{ for Rprop}^- \\
+      0 & p < 0 \text{: iRprop}^-\text{, and iRprop}^+ \text{ when } E_t \le E_{t-1} \\
+      -\operatorname{sign}(g_{\text{prev}})\,\Delta_{t-1} & p < 0 \text{: Rprop}^+\text{, and
+        iRprop}^+ \text{ when } E_t > E_{t-1} \text{ (undo the last move)}
+    \end{cases}
+
+  After a sign change the "+" and "i" variants store :math:`g_{\text{prev}} = 0` ("freeze"), so
+  the next step does not adapt :math:`\Delta` and takes a normal step; Rprop- stores
+  :math:`g_t`. A zero gradient neither moves the weight nor adapts its step size.
+
+  ``"irprop-"`` (the default) is ``torch.optim.Rprop`` bit for bit in float64, including the clamp
+  of :math:`\Delta_0` into the bounds on the first step (``learning_rate=100`` makes the first
+  step 50) and no move on a sign change. All variants clamp :math:`\Delta` at every step, which
+  also makes scheduled bounds take effect at once. Unlike ``optax.scale_by_rprop`` (0.2.8), the
+  update is the current step, not the previous one (google-deepmind/optax PR #1725), and the
+  signs are compared directly (torch compares ``sign(g·g_prev)``, which differs only when the
+  product under- or overflows).
+
+  **Rprop is a full-batch method** (lecture 6e): with mini-batches the sign of each derivative is
+  mostly sampling noise, and a weight that gets +0.1 nine times and -0.9 once drifts by eight
+  steps instead of staying put (§1.7). Feed it the full-batch gradient, or accumulate mini-batch
+  gradients with ``optax.MultiSteps(nnml_optax.rprop(...), every_k_schedule=n_batches)``; for
+  mini-batches use rmsprop, the lecture's mini-batch version of the same idea. With ``"irprop+"``
+  under ``MultiSteps``, only the ``value`` passed at the last mini-step of each accumulation
+  reaches the transform: pass the full-batch loss (e.g. the mean of the mini-batch losses).
+
+  Complex parameters: the real and imaginary parts are treated as two independent real weights,
+  each with its own step size and sign.
+
+  Args:
+    learning_rate: the initial per-weight step size :math:`\Delta_0 > 0`. It is **read once, at
+      init**, and cannot be a schedule (changing it later, e.g. through
+      ``optax.inject_hyperparams``, has no effect). It is clamped into the bounds on the first
+      step.
+    eta_minus: decrease factor :math:`\eta^- \in (0, 1)`, a float or a schedule.
+    eta_plus: increase factor :math:`\eta^+ > 1`, a float or a schedule.
+    min_step_size: :math:`\Delta_{\min} \ge 0`, a float or a schedule.
+    max_step_size: :math:`\Delta_{\max} \ge \Delta_{\min}`, a float or a schedule.
+    variant: ``"irprop-"`` (default, torch), ``"rprop-"``, ``"rprop+"`` or ``"irprop+"``. The
+      ``"irprop+"`` update needs the extra argument ``value``, the (full-batch) loss at the
+      current parameters, where the gradient was measured.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose update returns the unsigned direction
+    (``update(..., value=loss)`` for ``"irprop+"``; other extra arguments are ignored).
+
+  Raises:
+    ValueError: a hyperparameter out of range or an unknown ``variant`` (eagerly); ``"irprop+"``
+      updated without ``value`` (at update).
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax, nnml_optax
+    >>> tx = optax.chain(nnml_optax.scale_by_rprop(0.1), optax.scale(-1.0))
+    >>> w = jnp.array([0.0]); state = tx.init(w)
+    >>> for g in [1.0, 1.0, -1.0]:
+    ...   updates, state = tx.update(jnp.array([g]), state)
+    ...   w = optax.apply_updates(w, updates)
+    ...   print(w.round(4), state[0].step_sizes.round(4))
+    [-0.1] [0.1]
+    [-0.22] [0.12]
+    [-0.22] [0.06]
+
+  References:
+    Riedmiller & Braun, "A direct adaptive method for faster backpropagation learning: the RPROP
+    algorithm", ICNN 1993.
+    Igel & Hüsken, "Improving the Rprop learning algorithm", NC 2000; "Empirical evaluation of the
+    improved Rprop learning algorithms", Neurocomputing 50, 2003.
+    Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6e, 2012.
+  """
+  _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, variant)
+
+  def init_fn(params):
+    def step_sizes(p):
+      dt = _core.compute_dtype(_core.real_dtype(p.dtype))
+      if jnp.issubdtype(p.dtype, jnp.complexfloating):
+        dt = jnp.result_type(dt, jnp.complex64)
+        return _core.full_like(p, learning_rate * (1 + 1j), dt)
+      return _core.full_like(p, learning_rate, dt)
+
+    return ScaleByRpropState(
+        count=_core.count_zero(),
+        step_sizes=jax.tree.map(step_sizes, params),
+        prev_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
+        prev_value=jnp.full([], jnp.inf, _value_dtype(params)),
+    )
+
+  def update_fn(updates, state, params=None, *, value=None, **extra_args):
+    del params, extra_args
+    if variant == "irprop+":
+      if value is None:
+        raise ValueError(
+            'scale_by_rprop(variant="irprop+") needs the extra argument `value`, the loss at the '
+            "current parameters: call update(grads, state, params, value=loss)"
+        )
+      if jnp.ndim(value) != 0:
+        raise ValueError(f"value must be a scalar loss; got shape {jnp.shape(value)}")
+      e = jnp.asarray(value).astype(state.prev_value.dtype)
+      rose = e > state.prev_value
+      prev_value = e
+    else:
+      rose = jnp.zeros([], bool)
+      prev_value = state.prev_value
+    hp = [
+        _core.resolve(h, state.count)
+        for h in (eta_minus, eta_plus, min_step_size, max_step_size)
+    ]
+
+    def leaf(g, delta, sp):
+      rt = _core.real_dtype(delta.dtype)
+      em, ep, lo, hi = (_core.hyper(h, rt) for h in hp)
+      if jnp.iscomplexobj(delta):
+        s_re, s_im = _unpack(sp)
+        d_re, n_re, z_re = _real_rule(variant, jnp.real(g), s_re, jnp.real(delta),
+                                      em, ep, lo, hi, rose)
+        d_im, n_im, z_im = _real_rule(variant, jnp.imag(g), s_im, jnp.imag(delta),
+                                      em, ep, lo, hi, rose)
+        direction = jax.lax.complex(d_re, d_im)
+        return (direction.astype(g.dtype), jax.lax.complex(z_re, z_im).astype(delta.dtype),
+                _pack(n_re, n_im))
+      direction, sign_new, delta_new = _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose)
+      return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new
+
+    triples = jax.tree.map(leaf, updates, state.step_sizes, state.prev_sign)
+    out, step_sizes, prev_sign = _core.unzip(triples, updates, 3)
+    return out, ScaleByRpropState(
+        count=_core.safe_increment(state.count),
+        step_sizes=step_sizes,
+        prev_sign=prev_sign,
+        prev_value=prev_value,
+    )
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def rprop(
+    learning_rate: float = 0.01,
+    eta_minus: ScalarOrSchedule = 0.5,
+    eta_plus: ScalarOrSchedule = 1.2,
+    min_step_size: ScalarOrSchedule = 1e-6,
+    max_step_size: ScalarOrSchedule = 50.0,
+    *,
+    variant: str = "irprop-",
+) -> optax.GradientTransformationExtraArgs:
+  r"""Rprop as an optimizer: :func:`scale_by_rprop` followed by a sign flip (lecture 6e).
+
+  Each weight moves by :math:`-\operatorname{sign}(g)\,\Delta` with its own step size
+  :math:`\Delta`, grown by ``eta_plus`` while the derivative keeps its sign and shrunk by
+  ``eta_minus`` when it flips, kept in ``[min_step_size, max_step_size]``; see
+  :func:`scale_by_rprop` for the four variants and the exact rules. The default (``"irprop-"``)
+  equals ``torch.optim.Rprop`` with the same arguments.
+
+  Rprop is a **full-batch** method: give it the full-batch gradient, or wrap it as
+  ``optax.MultiSteps(rprop(...), every_k_schedule=n_batches)`` to accumulate mini-batch gradients
+  into one full-batch step. For mini-batch training use rmsprop instead.
+
+  Args:
+    learning_rate: the initial step size :math:`\Delta_0 > 0`, **read once at init** (not a
+      schedule; clamped into the bounds on the first step). Rprop has no other learning rate.
+    eta_minus: :math:`\eta^- \in (0, 1)`, a float or a schedule.
+    eta_plus: :math:`\eta^+ > 1`, a float or a schedule.
+    min_step_size: :math:`\Delta_{\min} \ge 0`, a float or a schedule.
+    max_step_size: :math:`\Delta_{\max} \ge \Delta_{\min}`, a float or a schedule.
+    variant: ``"irprop-"``, ``"rprop-"``, ``"rprop+"`` or ``"irprop+"`` (needs
+      ``update(..., value=loss)``).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``.
+
+  Examples:
+    Full-batch Rprop on a quadratic; iRprop+ also reads the loss:
+
+    >>> import jax, jax.numpy as jnp, optax, nnml_optax
+    >>> f = lambda w: jnp.sum(jnp.array([1.0, 100.0]) * w ** 2)   # condition number 100
+    >>> tx = nnml_optax.rprop(0.1, variant="irprop+")
+    >>> w = jnp.array([1.0, 1.0]); state = tx.init(w)
+    >>> for _ in range(100):
+    ...   loss, grads = jax.value_and_grad(f)(w)
+    ...   updates, state = tx.update(grads, state, w, value=loss)
+    ...   w = optax.apply_updates(w, updates)
+    >>> bool(f(w) < 1e-6)
+    True
+
+    Accumulating 4 mini-batch gradients into one full-batch step:
+
+    >>> tx = optax.MultiSteps(nnml_optax.rprop(0.1), every_k_schedule=4)
+
+  References:
+    Riedmiller & Braun, ICNN 1993. Igel & Hüsken, NC 2000 and Neurocomputing 2003.
+    Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6e, 2012.
+  """
+  return optax.chain(
+      scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size,
+                     variant=variant),
+      optax.scale(-1.0),
+  )
