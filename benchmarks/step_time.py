@@ -216,11 +216,14 @@ def main(argv=None) -> int:
   ap.add_argument("--iters", type=int, default=None)
   ap.add_argument("--compile-leaves", type=int, default=None,
                   help="leaves of the compile-time tree (default 1000, --quick 0 = skip)")
+  ap.add_argument("--leaves", type=int, default=None, help="override the number of leaves")
+  ap.add_argument("--params", type=int, default=None, help="override the number of parameters")
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
   ap.add_argument("--machine", default=os.environ.get("NNML_MACHINE", platform.node() or "machine"))
   args = ap.parse_args(argv)
 
   leaves, nparams = (16, 4 << 20) if args.quick else (64, 16 << 20)
+  leaves, nparams = args.leaves or leaves, args.params or nparams
   iters = args.iters or (10 if args.quick else 20)
   compile_leaves = args.compile_leaves if args.compile_leaves is not None else (
       0 if args.quick else 1000)
