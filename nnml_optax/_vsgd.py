@@ -1,0 +1,386 @@
+"""vSGD, "no more pesky learning rates" (lecture 6e, "LeCun's latest recipe"; SPEC §5).
+
+Schaul, Zhang & LeCun (ICML 2013) pick, for every parameter, the learning rate that minimises the
+expected loss after one step on a separable noisy quadratic,
+
+    η*_i = (1/h_i) · E[g_i]² / E[g_i²],
+
+and estimate the three expectations with moving averages whose memory τ_i adapts itself: it grows
+when the gradients are noisy and shrinks towards 1 when they are consistent. The curvature h_i
+comes either from finite differences of the gradient on the same mini-batch (vSGD-fd, Schaul &
+LeCun, ICLR 2013) or from a diagonal estimate the caller supplies (bbprop, Gauss-Newton,
+Hutchinson...).
+
+This is *not* the 2024 "variational stochastic gradient descent" (Chen et al.) that shares the
+acronym.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import _core
+from ._core import ScalarOrSchedule
+
+
+class ScaleByVsgdState(NamedTuple):
+  """State of :func:`scale_by_vsgd` (five arrays per parameter: 20 bytes/param in float32).
+
+  During the first ``n0`` calls (the slow start) the four averages hold running sample means of
+  the initial samples; afterwards they are the adaptive moving averages of SPEC §5.2.
+
+  Attributes:
+    count: number of calls so far (int32), the step at which schedules are read.
+    gbar: moving average of the gradient, :math:`\\bar g`.
+    vbar: moving average of the squared gradient, :math:`\\bar v`.
+    hbar: moving average of the curvature sample, :math:`\\bar h`.
+    vhbar: moving average of the squared curvature sample, :math:`\\bar v_h` (read by the
+      robust rate).
+    tau: the adaptive memory :math:`\\tau \\ge 1`.
+  """
+
+  count: jax.Array
+  gbar: Any
+  vbar: Any
+  hbar: Any
+  vhbar: Any
+  tau: Any
+
+
+def _is_tracer(x: Any) -> bool:
+  return isinstance(x, jax.core.Tracer)
+
+
+def _align(tree: Any, like: Any, name: str) -> Any:
+  """``tree`` with the structure of ``like`` (matched by key path where the two differ).
+
+  ``optax.masked`` hands the inner transform masked updates but the extra arguments unmasked, so
+  a full-tree ``curvature`` (or a full-tree gradient from ``grad_fn``) is cut down to the leaves
+  the updates have.
+  """
+  if jax.tree.structure(tree) == jax.tree.structure(like):
+    return tree
+  source = dict(jax.tree_util.tree_flatten_with_path(tree)[0])
+  paths, treedef = jax.tree_util.tree_flatten_with_path(like)
+  leaves = []
+  for path, _ in paths:
+    if path not in source:
+      raise ValueError(
+          f"{name} must have the structure of the updates; it has no leaf at "
+          f"{jax.tree_util.keystr(path)!r} (structure {jax.tree.structure(tree)})"
+      )
+    leaves.append(source[path])
+  return treedef.unflatten(leaves)
+
+
+def _check_curvature(curvature: Any) -> None:
+  """Eager check: a concrete curvature estimate must be non-negative (traced ones: |h|)."""
+  for leaf in jax.tree.leaves(curvature):
+    if _is_tracer(leaf):
+      continue
+    arr = np.asarray(leaf)
+    if np.iscomplexobj(arr):
+      raise TypeError("curvature must be real")
+    if arr.size and bool(np.any(arr < 0)):
+      raise ValueError(
+          f"curvature must be a non-negative diagonal estimate; got a minimum of {arr.min()!r}"
+          " (pass a Gauss-Newton / |Hessian| diagonal, not a signed Hessian diagonal)"
+      )
+
+
+def scale_by_vsgd(
+    c: ScalarOrSchedule = 2.0,
+    n0: int = 10,
+    *,
+    eps: ScalarOrSchedule = 1e-12,
+    outlier_threshold: ScalarOrSchedule | None = 2.0,
+    robust: bool | None = None,
+    accumulator_dtype: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Element-wise vSGD-l with adaptive memory (Schaul, Zhang & LeCun 2013; SPEC §5.2-5.6).
+
+  Each call takes the gradient :math:`g` (the incoming updates) and a curvature sample
+  :math:`h \ge 0` per parameter, then, in this order (averages before :math:`\tau`, SPEC §0):
+
+  .. math::
+
+    a &= 1/\tau, \qquad
+    \bar g \leftarrow (1-a)\bar g + a g, \quad
+    \bar v \leftarrow (1-a)\bar v + a g^2, \quad
+    \bar h \leftarrow (1-a)\bar h + a h, \quad
+    \bar v_h \leftarrow (1-a)\bar v_h + a h^2 \\
+    r &= \operatorname{clip}\big(\bar g^2 / (\bar v + \varepsilon),\ 0,\ 1\big), \qquad
+    \eta = \begin{cases}
+      r \cdot \bar h / (\bar v_h + \varepsilon) & \text{robust (vSGD-fd)} \\
+      r / (\bar h + \varepsilon) & \text{otherwise (vSGD-l, bbprop form)}
+    \end{cases} \\
+    \tau &\leftarrow (1 - r)\,\tau + 1, \qquad \text{out} = \eta\, g .
+
+  :math:`r` is the fraction of the gradient's second moment that is signal; it lies in
+  :math:`[0, 1]` for consistent averages, and is clipped there against round-off, so
+  :math:`\tau \ge 1`. The rate is not clipped (SPEC §5.6). The returned direction is unsigned,
+  as every ``scale_by_*`` in optax; :func:`vsgd` flips the sign.
+
+  **Slow start** (SPEC §5.4, §0). The first ``n0`` calls only collect samples and return zero
+  updates. At the ``n0``-th call the averages become the sample means, with the denominators
+  over-estimated: :math:`\bar v \leftarrow C\,\overline{g^2}`, :math:`\bar h \leftarrow C\,\bar h`,
+  :math:`\bar v_h \leftarrow C^2\,\overline{h^2}` (as in the authors' ``vsgdfd`` code, so both rate
+  forms start :math:`C^2` too small), and :math:`\tau \leftarrow n_0`. Real steps start at call
+  ``n0 + 1``.
+
+  **Curvature source**, chosen per call through extra arguments of ``update``:
+
+  * ``grad_fn=f``, a function ``params -> gradient`` on the *same* mini-batch as the incoming
+    gradient: vSGD-fd. With :math:`\delta = \bar g` (the current gradient during the slow start)
+    the sample is :math:`h = |f(\theta + \delta) - g| / |\delta|`, where :math:`\delta` is the
+    perturbation actually realised in the parameter dtype and :math:`h = 0` where it is 0. The
+    incoming updates must be the gradient at ``params`` (put this transform first in a chain);
+    ``params`` is required. One extra gradient evaluation per step.
+  * ``curvature=h``, a non-negative diagonal estimate with the structure of the updates (for
+    example a Gauss-Newton diagonal, bbprop, or :math:`|v \odot Hv|` from a Hessian-vector
+    product). A concrete negative entry raises ``ValueError``; inside ``jit`` the values cannot be
+    inspected and :math:`|h|` is used (SPEC §5.6).
+
+  Exactly one of the two must be given. ``robust=None`` uses the robust rate
+  :math:`(\bar g^2/\bar v)(\bar h/\bar v_h)` with ``grad_fn`` and the paper's
+  :math:`\bar g^2/(\bar h \bar v)` with ``curvature`` (the robust form is also useful for a noisy
+  ``curvature`` such as Hutchinson's).
+
+  The state is five float32 arrays per parameter (20 bytes; float64 for float64 parameters)
+  whatever the parameter dtype, because :math:`1 - \bar g^2/\bar v` and :math:`\tau` need more than
+  bfloat16's three digits; pass ``accumulator_dtype`` to change it.
+
+  **Outlier detection** (SPEC §5.5, from the authors' code; on by default): before averaging,
+  :math:`\tau \leftarrow \tau + 1` where :math:`|g - \bar g| > k\sqrt{\bar v - \bar g^2}`. Besides
+  its original purpose (a surprising sample should not erase the memory) it frees :math:`\tau`
+  from the fixed point :math:`\tau = 1` that a noise-free problem reaches in floating point, where
+  the averages are the last sample, :math:`r = 1` exactly, and vSGD degenerates to a diagonal
+  Newton step that can cycle. ``outlier_threshold=None`` gives the plain vSGD-l of SPEC §5.2. Only
+  the gradient is tested: right after the slow start :math:`\bar h` is inflated by :math:`C` and
+  every curvature sample would look like an outlier. (TV-10 holds either way.)
+
+  Not implemented: the global and per-layer variants (vSGD-g, vSGD-b; SPEC §5.3, partly
+  unverified), the mini-batch variance correction and the sparse-gradient reweighting (§5.5).
+
+  Args:
+    c: the slow-start constant :math:`C \ge 1` (the authors use 2, or :math:`d/10`); read at the
+      ``n0``-th call, so a schedule is read there.
+    n0: number of initial samples :math:`n_0 \ge 1` (an int; static under
+      ``optax.inject_hyperparams``).
+    eps: :math:`\varepsilon > 0`, added to the denominators :math:`\bar v`, :math:`\bar h` and
+      :math:`\bar v_h` (guards the 0/0 of an all-zero gradient; too large a value relative to
+      :math:`g^2` shrinks the rates).
+    outlier_threshold: :math:`k > 0` of the outlier detection (the authors use 2), or ``None``
+      to turn it off.
+    robust: ``True`` for :math:`(\bar g^2/\bar v)(\bar h/\bar v_h)`, ``False`` for
+      :math:`\bar g^2/(\bar h\bar v)`, ``None`` to decide by the curvature source.
+    accumulator_dtype: dtype of the five state arrays (``None``: float32, float64 for float64
+      parameters).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; ``update(updates, state, params, *,
+    grad_fn=None, curvature=None, **ignored)``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax, nnml_optax
+    >>> h = jnp.array([1.0, 10.0])
+    >>> f = lambda w: 0.5 * jnp.sum(h * w ** 2)            # curvatures 1 and 10
+    >>> tx = optax.chain(nnml_optax.scale_by_vsgd(c=2.0, n0=2), optax.scale(-1.0))
+    >>> w = jnp.array([1.0, 1.0]); state = tx.init(w)
+    >>> for _ in range(40):
+    ...   updates, state = tx.update(jax.grad(f)(w), state, w, grad_fn=jax.grad(f))
+    ...   w = optax.apply_updates(w, updates)
+    >>> print(f(w) < 1e-4)  # from 5.5 (f = 3.5e-6 here)
+    True
+
+  References:
+    Schaul, Zhang & LeCun, "No more pesky learning rates", ICML 2013 (arXiv:1206.1106).
+    Schaul & LeCun, "Adaptive learning rates and parallelization for stochastic, sparse,
+    non-smooth gradients", ICLR 2013 (arXiv:1301.3764).
+    Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6e, 2012.
+  """
+  _core.check_range("c", c, 1.0, None)
+  _core.check_int("n0", n0, 1, None)
+  _core.check_range("eps", eps, 0.0, None, lo_open=True)
+  if outlier_threshold is not None:
+    _core.check_range("outlier_threshold", outlier_threshold, 0.0, None, lo_open=True)
+  if robust is not None:
+    _core.check_bool("robust", robust)
+  _core.check_dtype("accumulator_dtype", accumulator_dtype)
+
+  def _sdtype(p):
+    if jnp.iscomplexobj(p):
+      raise TypeError(f"scale_by_vsgd supports real parameters only; got {p.dtype}")
+    if accumulator_dtype is not None:
+      return jnp.dtype(accumulator_dtype)
+    return _core.compute_dtype(p.dtype)
+
+  def init_fn(params):
+    def zeros(p):
+      return _core.zeros_like(p, _sdtype(p))
+
+    return ScaleByVsgdState(
+        count=_core.count_zero(),
+        gbar=jax.tree.map(zeros, params),
+        vbar=jax.tree.map(zeros, params),
+        hbar=jax.tree.map(zeros, params),
+        vhbar=jax.tree.map(zeros, params),
+        tau=jax.tree.map(lambda p: _core.full_like(p, 1, _sdtype(p)), params),
+    )
+
+  def update_fn(updates, state, params=None, *, grad_fn=None, curvature=None, **extra_args):
+    del extra_args
+    if grad_fn is None and curvature is None:
+      raise ValueError(
+          "scale_by_vsgd needs a curvature source: pass the extra argument `grad_fn` (a function "
+          "params -> gradient on the same mini-batch, for finite differences) or `curvature` (a "
+          "non-negative diagonal estimate), e.g. update(grads, state, params, grad_fn=grad_fn)"
+      )
+    if grad_fn is not None and curvature is not None:
+      raise ValueError("scale_by_vsgd: pass only one of `grad_fn` and `curvature`, not both")
+    fd = grad_fn is not None
+    use_robust = fd if robust is None else robust
+    count = state.count
+    in_init = count < n0
+    finalize = count == n0 - 1
+
+    if fd:
+      if not callable(grad_fn):
+        raise TypeError(f"grad_fn must be callable (params -> gradient); got {grad_fn!r}")
+      if params is None:
+        raise ValueError("scale_by_vsgd(grad_fn=...) needs `params`: update(grads, state, params)")
+
+      def perturb(g, p, gb):
+        ct = gb.dtype
+        delta = jnp.where(in_init, g.astype(ct), gb)
+        return (p.astype(ct) + delta).astype(p.dtype)
+
+      shifted = jax.tree.map(perturb, updates, params, state.gbar)
+      second = _align(grad_fn(shifted), updates, "grad_fn(params)")
+      extra = (params, shifted, second)
+    else:
+      curvature = _align(curvature, updates, "curvature")
+      _check_curvature(curvature)
+      extra = (curvature,)
+
+    c_t, eps_t = _core.resolve(c, count), _core.resolve(eps, count)
+    k_t = None if outlier_threshold is None else _core.resolve(outlier_threshold, count)
+
+    def leaf(g, gb, vb, hb, vhb, tau, *rest):
+      ct = _core.compute_dtype(g.dtype, gb.dtype)
+      cc, ec = _core.hyper(c_t, ct), _core.hyper(eps_t, ct)
+      n0c = jnp.asarray(n0, ct)
+      gc = g.astype(ct)
+      if fd:
+        p, p2, g2 = rest
+        delta = p2.astype(ct) - p.astype(ct)
+        nz = delta != 0
+        h = jnp.where(nz, jnp.abs(g2.astype(ct) - gc) / jnp.where(nz, jnp.abs(delta), 1), 0)
+      else:
+        h = jnp.abs(rest[0].astype(ct))
+      stored = tuple(x.dtype for x in (gb, vb, hb, vhb, tau))
+      gb, vb, hb, vhb, tau = (x.astype(ct) for x in (gb, vb, hb, vhb, tau))
+      g2c, h2 = gc * gc, h * h
+
+      # slow start: running sample means, inflated by C (C^2 for vhbar) at the n0-th call
+      w = 1 / n0c
+      gb_i, vb_i, hb_i, vhb_i = gb + w * gc, vb + w * g2c, hb + w * h, vhb + w * h2
+      vb_i = jnp.where(finalize, cc * vb_i, vb_i)
+      hb_i = jnp.where(finalize, cc * hb_i, hb_i)
+      vhb_i = jnp.where(finalize, cc * cc * vhb_i, vhb_i)
+      tau_i = jnp.where(finalize, n0c, tau)
+
+      # outlier detection (SPEC §5.5, as in the authors' code): a gradient more than k standard
+      # deviations from its average lengthens the memory by 1 before averaging. It also lets tau
+      # leave the fixed point tau = 1 (averages = the last sample, so r = 1 exactly) that a
+      # noise-free problem otherwise never leaves.
+      if outlier_threshold is not None:
+        sd = jnp.sqrt(jnp.maximum(vb - gb * gb, 0))
+        tau = tau + (jnp.abs(gc - gb) > _core.hyper(k_t, ct) * sd).astype(ct)
+
+      # the vSGD-l step (SPEC §5.2): averages, then rate and memory
+      # 1 - 1/tau written as (tau - 1)/tau: exact subtraction, no cancellation when tau ~ 1
+      a, keep = 1 / tau, (tau - 1) / tau
+      gb_s = keep * gb + a * gc
+      vb_s = keep * vb + a * g2c
+      hb_s = keep * hb + a * h
+      vhb_s = keep * vhb + a * h2
+      r = jnp.clip(gb_s * gb_s / (vb_s + ec), 0, 1)
+      eta = r * hb_s / (vhb_s + ec) if use_robust else r / (hb_s + ec)
+      tau_s = (1 - r) * tau + 1
+      out = jnp.where(in_init, 0, eta * gc)
+
+      new = [jnp.where(in_init, i, s) for i, s in
+             ((gb_i, gb_s), (vb_i, vb_s), (hb_i, hb_s), (vhb_i, vhb_s), (tau_i, tau_s))]
+      return (out.astype(g.dtype), *(x.astype(d) for x, d in zip(new, stored, strict=True)))
+
+    tuples = jax.tree.map(leaf, updates, state.gbar, state.vbar, state.hbar, state.vhbar,
+                          state.tau, *extra)
+    out, gbar, vbar, hbar, vhbar, tau = _core.unzip(tuples, updates, 6)
+    return out, ScaleByVsgdState(
+        count=_core.safe_increment(count), gbar=gbar, vbar=vbar, hbar=hbar, vhbar=vhbar, tau=tau
+    )
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def vsgd(
+    learning_rate: ScalarOrSchedule = 1.0,
+    c: ScalarOrSchedule = 2.0,
+    n0: int = 10,
+    *,
+    eps: ScalarOrSchedule = 1e-12,
+    outlier_threshold: ScalarOrSchedule | None = 2.0,
+    robust: bool | None = None,
+    accumulator_dtype: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""vSGD, "no more pesky learning rates": :math:`\theta \leftarrow \theta - \epsilon\,\eta g`.
+
+  ``optax.chain(scale_by_vsgd(...), optax.scale_by_learning_rate(learning_rate))``. The
+  per-parameter rates :math:`\eta` are set by :func:`scale_by_vsgd`; ``learning_rate`` is only a
+  global multiplier and its default 1.0 is the paper's method (no tuning). Call ``update`` with
+  ``grad_fn=`` (a function params -> gradient on the same mini-batch: finite-difference
+  curvature, vSGD-fd) or ``curvature=`` (a non-negative diagonal estimate). The first ``n0`` calls
+  return zero updates (slow start). To pass ``grad_fn`` through a ``jax.jit`` boundary as an
+  argument, wrap it in ``jax.tree_util.Partial``.
+
+  Not the 2024 "variational SGD" that shares the acronym.
+
+  Args:
+    learning_rate: a global multiplier :math:`\epsilon \ge 0` (float or schedule); leave it at 1.
+    c: slow-start constant :math:`C \ge 1`.
+    n0: number of initial samples :math:`n_0 \ge 1`.
+    eps: :math:`\varepsilon > 0` added to the denominators.
+    outlier_threshold: :math:`k > 0` of the outlier detection, or ``None`` to turn it off.
+    robust: rate form (see :func:`scale_by_vsgd`); ``None`` decides by the curvature source.
+    accumulator_dtype: dtype of the state (``None``: float32, float64 for float64 parameters).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax, nnml_optax
+    >>> f = lambda w: 0.5 * jnp.sum(jnp.array([1.0, 100.0]) * w ** 2)
+    >>> tx = nnml_optax.vsgd(n0=2)
+    >>> w = jnp.array([1.0, 1.0]); state = tx.init(w)
+    >>> for _ in range(40):
+    ...   updates, state = tx.update(jax.grad(f)(w), state, w, grad_fn=jax.grad(f))
+    ...   w = optax.apply_updates(w, updates)
+    >>> print(f(w) < 1e-3)  # from 50.5
+    True
+
+  References:
+    Schaul, Zhang & LeCun, "No more pesky learning rates", ICML 2013.
+    Schaul & LeCun, ICLR 2013 (finite-difference curvature, robust rate).
+  """
+  _core.check_range("learning_rate", learning_rate, 0.0, None)
+  return optax.chain(
+      scale_by_vsgd(c, n0, eps=eps, outlier_threshold=outlier_threshold, robust=robust,
+                    accumulator_dtype=accumulator_dtype),
+      optax.scale_by_learning_rate(learning_rate),
+  )
