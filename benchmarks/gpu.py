@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cases import CASES  # noqa: E402
-from step_time import make_step, state_bytes  # noqa: E402
+from cases import CASES
+from step_time import make_step, state_bytes
 
 
 def copy_bandwidth(n_bytes_leaf: int, leaves: int) -> float:
@@ -45,7 +45,9 @@ def copy_bandwidth(n_bytes_leaf: int, leaves: int) -> float:
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   ap.add_argument("--params", type=int, default=100_000_000)
   ap.add_argument("--leaves", type=int, default=16)
   ap.add_argument("--iters", type=int, default=20)
@@ -88,23 +90,37 @@ def main(argv=None) -> int:
       del p, s, state
     row["ratio"] = row["ours_ms"] / row["optax_ms"]
     rows.append(row)
-    print(f"{case.name:30s} {row['ours_ms']:8.3f} ms vs {row['optax_ms']:8.3f} ms  ratio "
-          f"{row['ratio']:.2f}  bandwidth {row['ours_bw_fraction']:.2f} of copy", flush=True)
-  meta = {"date": time.strftime("%Y-%m-%d"), "device": str(jax.devices()[0]),
-          "jax": jax.__version__, "optax": optax.__version__, "params": n, "leaves": args.leaves,
-          "copy_bandwidth_GBps": bw / 1e9}
+    print(
+      f"{case.name:30s} {row['ours_ms']:8.3f} ms vs {row['optax_ms']:8.3f} ms  ratio "
+      f"{row['ratio']:.2f}  bandwidth {row['ours_bw_fraction']:.2f} of copy",
+      flush=True,
+    )
+  meta = {
+    "date": time.strftime("%Y-%m-%d"),
+    "device": str(jax.devices()[0]),
+    "jax": jax.__version__,
+    "optax": optax.__version__,
+    "params": n,
+    "leaves": args.leaves,
+    "copy_bandwidth_GBps": bw / 1e9,
+  }
   args.out.mkdir(parents=True, exist_ok=True)
   (args.out / "gpu.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-  lines = [f"{meta['date']}, {meta['device']}, jax {meta['jax']}, optax {meta['optax']}, "
-           f"{n / 1e6:.0f}M params; copy bandwidth {bw / 1e9:.0f} GB/s", "",
-           "| transform | ms | optax ms | ratio | bandwidth / copy | state B/param |",
-           "|---|---|---|---|---|---|"]
+  lines = [
+    f"{meta['date']}, {meta['device']}, jax {meta['jax']}, optax {meta['optax']}, "
+    f"{n / 1e6:.0f}M params; copy bandwidth {bw / 1e9:.0f} GB/s",
+    "",
+    "| transform | ms | optax ms | ratio | bandwidth / copy | state B/param |",
+    "|---|---|---|---|---|---|",
+  ]
   for r in rows:
     if "skipped" in r:
       lines.append(f"| {r['name']} | skipped | | | | |")
     else:
-      lines.append(f"| {r['name']} | {r['ours_ms']:.3f} | {r['optax_ms']:.3f} | {r['ratio']:.2f} | "
-                   f"{r['ours_bw_fraction']:.2f} | {r['ours_state_bytes_per_param']:.2f} |")
+      lines.append(
+        f"| {r['name']} | {r['ours_ms']:.3f} | {r['optax_ms']:.3f} | {r['ratio']:.2f} | "
+        f"{r['ours_bw_fraction']:.2f} | {r['ours_state_bytes_per_param']:.2f} |"
+      )
   (args.out / "gpu.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
   return 0

@@ -58,14 +58,16 @@ def many_leaves(n: int) -> list[dict]:
   params = small_tree(n)
   rows = []
   variants = {
-      "optax.rmsprop(momentum=0.9)": lambda: optax.rmsprop(1e-3, momentum=0.9),
-      "fuse_leaves(optax.rmsprop(momentum=0.9))": lambda: nn.fuse_leaves(
-          optax.rmsprop(1e-3, momentum=0.9)),
+    "optax.rmsprop(momentum=0.9)": lambda: optax.rmsprop(1e-3, momentum=0.9),
+    "fuse_leaves(optax.rmsprop(momentum=0.9))": lambda: nn.fuse_leaves(
+      optax.rmsprop(1e-3, momentum=0.9)
+    ),
   }
   if hasattr(nn, "rmsprop"):
     variants["nnml_optax.rmsprop(momentum=0.9)"] = lambda: nn.rmsprop(1e-3, momentum=0.9)
     variants["fuse_leaves(nnml_optax.rmsprop(momentum=0.9))"] = lambda: nn.fuse_leaves(
-        nn.rmsprop(1e-3, momentum=0.9))
+      nn.rmsprop(1e-3, momentum=0.9)
+    )
   for name, make in variants.items():
     c, ms = measure(make(), params)
     rows.append({"leaves": n, "transform": name, "compile_s": c, "ms": ms})
@@ -75,18 +77,24 @@ def many_leaves(n: int) -> list[dict]:
 
 def large() -> list[dict]:
   rows = []
-  aliases = {name: f for name, f in {
+  aliases = {
+    name: f
+    for name, f in {
       "momentum": lambda: nn.momentum(1e-3, 0.9),
       "nesterov": lambda: nn.nesterov(1e-3, 0.9),
       "rmsprop": lambda: nn.rmsprop(1e-3, momentum=0.9),
       "rprop": lambda: nn.rprop(1e-3),
       "local_gains": lambda: nn.local_gains(1e-3),
       "delta_bar_delta": lambda: nn.delta_bar_delta(1e-3),
-  }.items() if hasattr(nn, name)}
+    }.items()
+    if hasattr(nn, name)
+  }
   big = {f"w{i}": jnp.zeros((5000, 5000), jnp.float32) for i in range(4)}  # 100M parameters
   many = small_tree(10_000)
-  for tree_name, tree, wrap in (("100M params / 4 leaves", big, lambda t: t),
-                                ("10,000 leaves (fuse_leaves)", many, nn.fuse_leaves)):
+  for tree_name, tree, wrap in (
+    ("100M params / 4 leaves", big, lambda t: t),
+    ("10,000 leaves (fuse_leaves)", many, nn.fuse_leaves),
+  ):
     for name, make in aliases.items():
       t0 = time.perf_counter()
       tx = wrap(make())
@@ -102,18 +110,26 @@ def large() -> list[dict]:
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   ap.add_argument("--leaves", type=int, default=3000)
   ap.add_argument("--large", action="store_true")
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale.json")
   args = ap.parse_args(argv)
-  out = {"date": time.strftime("%Y-%m-%d"), "jax": jax.__version__, "optax": optax.__version__,
-         "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+  out = {
+    "date": time.strftime("%Y-%m-%d"),
+    "jax": jax.__version__,
+    "optax": optax.__version__,
+    "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:] if argv is None else argv),
+  }
   out["many_leaves"] = many_leaves(args.leaves)
   base = out["many_leaves"][0]
   for r in out["many_leaves"][1:]:
-    print(f"  {r['transform']}: compile x{r['compile_s'] / base['compile_s']:.2f}, "
-          f"step x{r['ms'] / base['ms']:.2f} of optax.rmsprop(momentum=0.9)")
+    print(
+      f"  {r['transform']}: compile x{r['compile_s'] / base['compile_s']:.2f}, "
+      f"step x{r['ms'] / base['ms']:.2f} of optax.rmsprop(momentum=0.9)"
+    )
   if args.large:
     out["large"] = large()
   args.out.parent.mkdir(parents=True, exist_ok=True)

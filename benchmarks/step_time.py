@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cases import CASES, Case  # noqa: E402
+from cases import CASES, Case
 
 
 def make_tree(n_leaves: int, n_params: int, dtype=jnp.float32, seed: int = 0):
@@ -48,9 +48,14 @@ def make_tree(n_leaves: int, n_params: int, dtype=jnp.float32, seed: int = 0):
   side = int(np.sqrt(per))
   shapes = [(side, per // side) for _ in range(n_leaves)]
   keys = jax.random.split(jax.random.key(seed), n_leaves)
-  params = {f"l{i:04d}": jax.random.normal(k, s, dtype) for i, (k, s) in enumerate(zip(keys, shapes))}
-  grads = {k: 0.01 * jax.random.normal(jax.random.fold_in(keys[i], 1), v.shape, dtype)
-           for i, (k, v) in enumerate(params.items())}
+  params = {
+    f"l{i:04d}": jax.random.normal(k, s, dtype)
+    for i, (k, s) in enumerate(zip(keys, shapes, strict=False))
+  }
+  grads = {
+    k: 0.01 * jax.random.normal(jax.random.fold_in(keys[i], 1), v.shape, dtype)
+    for i, (k, v) in enumerate(params.items())
+  }
   return params, grads
 
 
@@ -101,7 +106,7 @@ def make_trivial(state_template, params):
         new_sl.append(ns)
       else:
         new_sl.append(s)
-    new_p = [p + a.astype(p.dtype) for p, a in zip(jax.tree.leaves(params), acc)]
+    new_p = [p + a.astype(p.dtype) for p, a in zip(jax.tree.leaves(params), acc, strict=False)]
     return jax.tree.unflatten(pdef, new_p), jax.tree.unflatten(sdef, new_sl)
 
   del state_template
@@ -156,9 +161,9 @@ def bench_case(case: Case, params, grads, iters: int, compile_leaves: int) -> di
     state = tx.init(params)
     step = make_step(tx, case.extra)
     results[label] = {
-        "ms": time_step(step, params, grads, state, iters),
-        "state_bytes_per_param": state_bytes(state) / n,
-        "temp_bytes": temp_bytes(step, params, grads, state),
+      "ms": time_step(step, params, grads, state, iters),
+      "state_bytes_per_param": state_bytes(state) / n,
+      "temp_bytes": temp_bytes(step, params, grads, state),
     }
     if label == "ours":
       trivial = make_trivial(state, params)
@@ -166,35 +171,38 @@ def bench_case(case: Case, params, grads, iters: int, compile_leaves: int) -> di
     if compile_leaves:
       results[label]["compile_s"] = compile_time(tx, case.extra, compile_leaves)
   row.update(
-      ms=results["ours"]["ms"],
-      optax_ms=results["optax"]["ms"],
-      ratio=results["ours"]["ms"] / results["optax"]["ms"],
-      state_bytes_per_param=results["ours"]["state_bytes_per_param"],
-      optax_state_bytes_per_param=results["optax"]["state_bytes_per_param"],
-      trivial_ms=results["trivial_ms"],
-      roofline=min(results["trivial_ms"] / results["ours"]["ms"], 9.99),
-      temp_mb=None if results["ours"]["temp_bytes"] is None else results["ours"]["temp_bytes"] / 2**20,
-      optax_temp_mb=None if results["optax"]["temp_bytes"] is None
-      else results["optax"]["temp_bytes"] / 2**20,
+    ms=results["ours"]["ms"],
+    optax_ms=results["optax"]["ms"],
+    ratio=results["ours"]["ms"] / results["optax"]["ms"],
+    state_bytes_per_param=results["ours"]["state_bytes_per_param"],
+    optax_state_bytes_per_param=results["optax"]["state_bytes_per_param"],
+    trivial_ms=results["trivial_ms"],
+    roofline=min(results["trivial_ms"] / results["ours"]["ms"], 9.99),
+    temp_mb=None
+    if results["ours"]["temp_bytes"] is None
+    else results["ours"]["temp_bytes"] / 2**20,
+    optax_temp_mb=None
+    if results["optax"]["temp_bytes"] is None
+    else results["optax"]["temp_bytes"] / 2**20,
   )
   if compile_leaves:
     row.update(
-        compile_s=results["ours"]["compile_s"],
-        optax_compile_s=results["optax"]["compile_s"],
-        compile_ratio=results["ours"]["compile_s"] / results["optax"]["compile_s"],
+      compile_s=results["ours"]["compile_s"],
+      optax_compile_s=results["optax"]["compile_s"],
+      compile_ratio=results["ours"]["compile_s"] / results["optax"]["compile_s"],
     )
   return row
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
   lines = [
-      f"Measured {meta['date']} on {meta['machine']} ({meta['backend']}, {meta['cpu_count']} cores), "
-      f"jax {meta['jax']}, optax {meta['optax']}; tree: {meta['leaves']} leaves, "
-      f"{meta['params'] / 1e6:.1f}M float32 parameters; command: `{meta['command']}`.",
-      "",
-      "| transform | ms/step | optax peer | peer ms | ratio | state B/param | roofline | temp MiB (peer) "
-      "| compile ratio |",
-      "|---|---|---|---|---|---|---|---|---|",
+    f"Measured {meta['date']} on {meta['machine']} ({meta['backend']}, {meta['cpu_count']} cores), "
+    f"jax {meta['jax']}, optax {meta['optax']}; tree: {meta['leaves']} leaves, "
+    f"{meta['params'] / 1e6:.1f}M float32 parameters; command: `{meta['command']}`.",
+    "",
+    "| transform | ms/step | optax peer | peer ms | ratio | state B/param | roofline | temp MiB (peer) "
+    "| compile ratio |",
+    "|---|---|---|---|---|---|---|---|---|",
   ]
   for r in rows:
     if "skipped" in r:
@@ -203,19 +211,25 @@ def markdown(rows: list[dict], meta: dict) -> str:
     temp = "" if r.get("temp_mb") is None else f"{r['temp_mb']:.0f} ({r['optax_temp_mb']:.0f})"
     comp = f"{r['compile_ratio']:.2f}" if "compile_ratio" in r else ""
     lines.append(
-        f"| {r['name']} | {r['ms']:.2f} | {r['peer']} | {r['optax_ms']:.2f} | {r['ratio']:.2f} | "
-        f"{r['state_bytes_per_param']:.2f} | {r['roofline']:.2f} | {temp} | {comp} |"
+      f"| {r['name']} | {r['ms']:.2f} | {r['peer']} | {r['optax_ms']:.2f} | {r['ratio']:.2f} | "
+      f"{r['state_bytes_per_param']:.2f} | {r['roofline']:.2f} | {temp} | {comp} |"
     )
   return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   ap.add_argument("--quick", action="store_true", help="16 leaves, 4M parameters, fewer iterations")
   ap.add_argument("--only", action="append", default=[], help="substring of case names to run")
   ap.add_argument("--iters", type=int, default=None)
-  ap.add_argument("--compile-leaves", type=int, default=None,
-                  help="leaves of the compile-time tree (default 1000, --quick 0 = skip)")
+  ap.add_argument(
+    "--compile-leaves",
+    type=int,
+    default=None,
+    help="leaves of the compile-time tree (default 1000, --quick 0 = skip)",
+  )
   ap.add_argument("--leaves", type=int, default=None, help="override the number of leaves")
   ap.add_argument("--params", type=int, default=None, help="override the number of parameters")
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -225,8 +239,9 @@ def main(argv=None) -> int:
   leaves, nparams = (16, 4 << 20) if args.quick else (64, 16 << 20)
   leaves, nparams = args.leaves or leaves, args.params or nparams
   iters = args.iters or (10 if args.quick else 20)
-  compile_leaves = args.compile_leaves if args.compile_leaves is not None else (
-      0 if args.quick else 1000)
+  compile_leaves = (
+    args.compile_leaves if args.compile_leaves is not None else (0 if args.quick else 1000)
+  )
   params, grads = make_tree(leaves, nparams)
   cases = [c for c in CASES if not args.only or any(o in c.name for o in args.only)]
   rows = []
@@ -236,29 +251,33 @@ def main(argv=None) -> int:
     if "skipped" in row:
       print(f"{case.name:32s} skipped ({row['skipped']})", flush=True)
     else:
-      print(f"{case.name:32s} {row['ms']:8.2f} ms  optax {row['optax_ms']:8.2f} ms  "
-            f"ratio {row['ratio']:.2f}  state {row['state_bytes_per_param']:.2f} B/param  "
-            f"roofline {row['roofline']:.2f}"
-            + (f"  compile x{row['compile_ratio']:.2f}" if "compile_ratio" in row else ""),
-            flush=True)
+      print(
+        f"{case.name:32s} {row['ms']:8.2f} ms  optax {row['optax_ms']:8.2f} ms  "
+        f"ratio {row['ratio']:.2f}  state {row['state_bytes_per_param']:.2f} B/param  "
+        f"roofline {row['roofline']:.2f}"
+        + (f"  compile x{row['compile_ratio']:.2f}" if "compile_ratio" in row else ""),
+        flush=True,
+      )
   meta = {
-      "date": time.strftime("%Y-%m-%d"),
-      "machine": args.machine,
-      "backend": jax.default_backend(),
-      "devices": [str(d) for d in jax.devices()],
-      "cpu_count": os.cpu_count(),
-      "jax": jax.__version__,
-      "optax": optax.__version__,
-      "leaves": leaves,
-      "params": n_params(params),
-      "iters": iters,
-      "compile_leaves": compile_leaves,
-      "command": "python benchmarks/step_time.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    "date": time.strftime("%Y-%m-%d"),
+    "machine": args.machine,
+    "backend": jax.default_backend(),
+    "devices": [str(d) for d in jax.devices()],
+    "cpu_count": os.cpu_count(),
+    "jax": jax.__version__,
+    "optax": optax.__version__,
+    "leaves": leaves,
+    "params": n_params(params),
+    "iters": iters,
+    "compile_leaves": compile_leaves,
+    "command": "python benchmarks/step_time.py "
+    + " ".join(argv if argv is not None else sys.argv[1:]),
   }
   args.out.mkdir(parents=True, exist_ok=True)
   suffix = "-quick" if args.quick else ""
-  (args.out / f"{args.machine}{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows},
-                                                                   indent=1))
+  (args.out / f"{args.machine}{suffix}.json").write_text(
+    json.dumps({"meta": meta, "rows": rows}, indent=1)
+  )
   md = markdown(rows, meta)
   (args.out / f"{args.machine}{suffix}.md").write_text(md)
   print()

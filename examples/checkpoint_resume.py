@@ -41,7 +41,9 @@ def make(seed: int, d_in: int):
   return nnx.split(MLP(nnx.Rngs(seed)), nnx.Param)
 
 
-def main(steps: int = 400, seed: int = 0, batch_size: int = 100, workdir: str | None = None) -> dict:
+def main(
+  steps: int = 400, seed: int = 0, batch_size: int = 100, workdir: str | None = None
+) -> dict:
   (xtr, ytr), _, _ = digits(seed)
   graphdef, params0 = make(seed, xtr.shape[1])
   tx = nn.nesterov(0.05, nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 10)))
@@ -55,8 +57,15 @@ def main(steps: int = 400, seed: int = 0, batch_size: int = 100, workdir: str | 
     u, s = tx.update(g, s, p)
     return optax.apply_updates(p, u), s, loss
 
-  batches = list(zip(range(steps), nn.data.minibatches(
-      jax.random.key(seed), xtr, ytr, batch_size, drop_remainder=True, num_epochs=None)))
+  batches = list(
+    zip(
+      range(steps),
+      nn.data.minibatches(
+        jax.random.key(seed), xtr, ytr, batch_size, drop_remainder=True, num_epochs=None
+      ),
+      strict=False,
+    )
+  )
 
   def run(p, s, start, stop):
     losses = []
@@ -75,15 +84,18 @@ def main(steps: int = 400, seed: int = 0, batch_size: int = 100, workdir: str | 
     ckpt = ocp.StandardCheckpointer()
     ckpt.save(path, {"params": p, "opt_state": s}, force=True)
     ckpt.wait_until_finished()
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params0,
-                                                              "opt_state": tx.init(params0)})
+    abstract = jax.tree.map(
+      ocp.utils.to_shape_dtype_struct, {"params": params0, "opt_state": tx.init(params0)}
+    )
     restored = ckpt.restore(path, abstract)
     ckpt.close()
   _, _, second = run(restored["params"], restored["opt_state"], half, steps)
   resumed = first + second
   diff = float(np.max(np.abs(np.asarray(straight) - np.asarray(resumed))))
-  print(f"uninterrupted final loss {straight[-1]:.6f}, resumed final loss {resumed[-1]:.6f}, "
-        f"max |difference| over the curve {diff}")
+  print(
+    f"uninterrupted final loss {straight[-1]:.6f}, resumed final loss {resumed[-1]:.6f}, "
+    f"max |difference| over the curve {diff}"
+  )
   return {"straight": straight, "resumed": resumed, "max_abs_diff": diff}
 
 

@@ -13,6 +13,7 @@ Run: ``python examples/deep_autoencoder.py --steps 3000`` (the paper used 750,00
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +30,12 @@ LRS = (0.05, 0.01, 0.005)
 
 class Autoencoder(nnx.Module):
   def __init__(self, rngs: nnx.Rngs):
-    self.layers = nnx.List([
+    self.layers = nnx.List(
+      [
         nnx.Linear(a, b, kernel_init=nn.init.sparse(15), rngs=rngs)
-        for a, b in zip(SIZES[:-1], SIZES[1:], strict=True)
-    ])
+        for a, b in itertools.pairwise(SIZES)
+      ]
+    )
     self.code = len(self.layers) // 2 - 1
 
   def __call__(self, h):
@@ -54,8 +57,9 @@ def train(tx, x, steps: int, seed: int, batch_size: int = 200) -> float:
   def run(params, state):
     def body(carry, t):
       p, s = carry
-      idx = jax.random.randint(jax.random.fold_in(jax.random.key(seed), t), (batch_size,), 0,
-                               x.shape[0])
+      idx = jax.random.randint(
+        jax.random.fold_in(jax.random.key(seed), t), (batch_size,), 0, x.shape[0]
+      )
       g = jax.grad(loss_fn)(p, x[idx])
       u, s = tx.update(g, s, p)
       return (optax.apply_updates(p, u), s), None
@@ -74,8 +78,9 @@ def main(steps: int = 3000, seed: int = 0, lrs=LRS) -> dict:
   period = max(1, steps // 40)  # the paper's 250 out of 750k, stretched to the shorter run
 
   def schedule(mu_max):
-    return nn.schedules.sutskever_momentum(mu_max, period=period, total_steps=steps,
-                                           final_steps=final)
+    return nn.schedules.sutskever_momentum(
+      mu_max, period=period, total_steps=steps, final_steps=final
+    )
 
   columns = {"0 (SGD)": lambda lr: nn.sgd(lr)}
   for m in MU_MAX:
@@ -87,8 +92,10 @@ def main(steps: int = 3000, seed: int = 0, lrs=LRS) -> dict:
     errs = {lr: train(make(lr), x, steps, seed) for lr in lrs}
     best = min(errs, key=errs.get)
     table[name] = {"error": errs[best], "lr": best}
-  print("training squared error (best learning rate per column), digits autoencoder "
-        f"{'-'.join(map(str, SIZES[:5]))} mirrored, {steps} updates")
+  print(
+    "training squared error (best learning rate per column), digits autoencoder "
+    f"{'-'.join(map(str, SIZES[:5]))} mirrored, {steps} updates"
+  )
   print(" | ".join(f"{k:>8s}" for k in table))
   print(" | ".join(f"{v['error']:8.3f}" for v in table.values()))
   print(" | ".join(f"{v['lr']:8g}" for v in table.values()) + "   (learning rate)")
@@ -96,7 +103,9 @@ def main(steps: int = 3000, seed: int = 0, lrs=LRS) -> dict:
 
 
 if __name__ == "__main__":
-  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   ap.add_argument("--steps", type=int, default=3000)
   ap.add_argument("--seed", type=int, default=0)
   a = ap.parse_args()

@@ -47,9 +47,9 @@ def main(steps: int = 200, seed: int = 0) -> dict:
 
   results = {}
   for name, tx in {
-      "irprop-": nn.rprop(0.01),
-      "irprop+": nn.rprop(0.01, variant="irprop+"),
-      "lbfgs": optax.lbfgs(),
+    "irprop-": nn.rprop(0.01),
+    "irprop+": nn.rprop(0.01, variant="irprop+"),
+    "lbfgs": optax.lbfgs(),
   }.items():
     state = tx.init(params0)
 
@@ -63,8 +63,10 @@ def main(steps: int = 200, seed: int = 0) -> dict:
     for _ in range(steps):
       p, state, _ = step(p, state)
     results[name] = {"train_loss": float(loss_fn(p)), "val_accuracy": accuracy(p)}
-    print(f"{name:8s} full-batch loss after {steps} steps {results[name]['train_loss']:.6f}  "
-          f"val acc {results[name]['val_accuracy']:.4f}")
+    print(
+      f"{name:8s} full-batch loss after {steps} steps {results[name]['train_loss']:.6f}  "
+      f"val acc {results[name]['val_accuracy']:.4f}"
+    )
   return results
 
 

@@ -38,10 +38,12 @@ def main(steps: int = 1000, seed: int = 0, batch_size: int = 100) -> dict:
   (xtr, ytr), (xva, yva), _ = digits(seed)
   model = MLP()
   params = model.init(jax.random.key(seed), xtr[:1])["params"]
-  mu = nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 20), total_steps=steps,
-                                       final_steps=max(1, steps // 10))
-  state = train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                        tx=nn.nesterov(0.05, mu))
+  mu = nn.schedules.sutskever_momentum(
+    0.99, period=max(1, steps // 20), total_steps=steps, final_steps=max(1, steps // 10)
+  )
+  state = train_state.TrainState.create(
+    apply_fn=model.apply, params=params, tx=nn.nesterov(0.05, mu)
+  )
 
   def loss_fn(params, x, y):
     logits = state.apply_fn({"params": params}, x)
@@ -52,15 +54,16 @@ def main(steps: int = 1000, seed: int = 0, batch_size: int = 100) -> dict:
     loss, grads = jax.value_and_grad(loss_fn)(state.params, x, y)
     return state.apply_gradients(grads=grads), loss
 
-  batches = nn.data.minibatches(jax.random.key(seed), xtr, ytr, batch_size, balanced=True,
-                                drop_remainder=True, num_epochs=None)
-  for _, (xb, yb) in zip(range(steps), batches):
+  batches = nn.data.minibatches(
+    jax.random.key(seed), xtr, ytr, batch_size, balanced=True, drop_remainder=True, num_epochs=None
+  )
+  for _, (xb, yb) in zip(range(steps), batches, strict=False):
     state, _ = train_step(state, xb, yb)
   logits = state.apply_fn({"params": state.params}, xva)
   result = {
-      "train_loss": float(loss_fn(state.params, xtr, ytr)),
-      "val_accuracy": float(jnp.mean(jnp.argmax(logits, -1) == yva)),
-      "final_momentum": float(mu(steps - 1)),
+    "train_loss": float(loss_fn(state.params, xtr, ytr)),
+    "val_accuracy": float(jnp.mean(jnp.argmax(logits, -1) == yva)),
+    "final_momentum": float(mu(steps - 1)),
   }
   print("  ".join(f"{k} {v:.4f}" for k, v in result.items()))
   return result

@@ -50,7 +50,9 @@ def main(steps: int = 500, seed: int = 0, batch_size: int = 100) -> dict:
 
   # 1. rmsprop + local gains, mini-batches --------------------------------------------------
   model = MLP(xtr.shape[1], 100, 10, nnx.Rngs(seed))
-  tx = optax.chain(nn.scale_by_rms(0.9), nn.scale_by_local_gains(), optax.scale_by_learning_rate(1e-3))
+  tx = optax.chain(
+    nn.scale_by_rms(0.9), nn.scale_by_local_gains(), optax.scale_by_learning_rate(1e-3)
+  )
   optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
 
   @nnx.jit
@@ -59,12 +61,15 @@ def main(steps: int = 500, seed: int = 0, batch_size: int = 100) -> dict:
     optimizer.update(model, grads)
     return loss
 
-  batches = nn.data.minibatches(jax.random.key(seed), xtr, ytr, batch_size, balanced=True,
-                                drop_remainder=True, num_epochs=None)
-  for _, (xb, yb) in zip(range(steps), batches):
+  batches = nn.data.minibatches(
+    jax.random.key(seed), xtr, ytr, batch_size, balanced=True, drop_remainder=True, num_epochs=None
+  )
+  for _, (xb, yb) in zip(range(steps), batches, strict=False):
     train_step(model, optimizer, xb, yb)
-  results["rmsprop+gains"] = {"train_loss": float(loss_fn(model, xtr, ytr)),
-                              "val_accuracy": accuracy(model, xva, yva)}
+  results["rmsprop+gains"] = {
+    "train_loss": float(loss_fn(model, xtr, ytr)),
+    "val_accuracy": accuracy(model, xva, yva),
+  }
 
   # 2. full-batch gradient descent with the bold driver: update(..., value=loss) ------------
   model = MLP(xtr.shape[1], 100, 10, nnx.Rngs(seed))
@@ -79,9 +84,11 @@ def main(steps: int = 500, seed: int = 0, batch_size: int = 100) -> dict:
   for _ in range(steps):
     bold_step(model, optimizer, xtr, ytr)
   scale = float(optax.tree.get(optimizer.opt_state, "driver_scale"))
-  results["sgd+bold_driver"] = {"train_loss": float(loss_fn(model, xtr, ytr)),
-                                "val_accuracy": accuracy(model, xva, yva),
-                                "final_scale": scale}
+  results["sgd+bold_driver"] = {
+    "train_loss": float(loss_fn(model, xtr, ytr)),
+    "val_accuracy": accuracy(model, xva, yva),
+    "final_scale": scale,
+  }
   for name, r in results.items():
     print(f"{name:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
   return results

@@ -36,61 +36,61 @@ class Method:
 
 def _methods() -> dict[str, Method]:
   ms = [
-      Method("sgd", "mini-batch SGD, lr 0.1", lambda n, e: nn.sgd(0.1)),
-      Method(
-          "momentum",
-          "classical momentum, lr 0.05, momentum ramped 0.5 -> 0.9 over the first 20% of steps",
-          lambda n, e: nn.momentum(
-              0.05, nn.schedules.momentum_ramp(0.5, 0.9, transition_steps=max(1, n // 5))
-          ),
+    Method("sgd", "mini-batch SGD, lr 0.1", lambda n, e: nn.sgd(0.1)),
+    Method(
+      "momentum",
+      "classical momentum, lr 0.05, momentum ramped 0.5 -> 0.9 over the first 20% of steps",
+      lambda n, e: nn.momentum(
+        0.05, nn.schedules.momentum_ramp(0.5, 0.9, transition_steps=max(1, n // 5))
       ),
-      Method(
-          "nesterov",
-          "Nesterov, lr 0.05, Sutskever's schedule mu_max=0.99 (period n/20), final 10% at 0.9",
-          lambda n, e: nn.nesterov(
-              0.05,
-              nn.schedules.sutskever_momentum(
-                  0.99, period=max(1, n // 20), total_steps=n, final_steps=n // 10
-              ),
-          ),
+    ),
+    Method(
+      "nesterov",
+      "Nesterov, lr 0.05, Sutskever's schedule mu_max=0.99 (period n/20), final 10% at 0.9",
+      lambda n, e: nn.nesterov(
+        0.05,
+        nn.schedules.sutskever_momentum(
+          0.99, period=max(1, n // 20), total_steps=n, final_steps=n // 10
+        ),
       ),
-      Method(
-          "local_gains",
-          "full batch, lr 0.5, Hinton's gains (+0.05, x0.95, [0.1, 10])",
-          lambda n, e: nn.local_gains(0.5),
-          full_batch=True,
-      ),
-      Method(
-          "irprop-",
-          "full batch iRprop- (torch's Rprop), initial step 0.01",
-          lambda n, e: nn.rprop(0.01, variant="irprop-"),
-          full_batch=True,
-      ),
-      Method("rmsprop", "rmsprop, lr 0.002, decay 0.9", lambda n, e: nn.rmsprop(0.002)),
-      Method(
-          "rmsprop_nesterov",
-          "rmsprop + Nesterov (RMS divides the correction), lr 0.001, momentum 0.9",
-          lambda n, e: nn.rmsprop(0.001, momentum=0.9, nesterov=True),
-      ),
-      Method(
-          "vsgd",
-          "vSGD-fd: no learning rate to tune (finite-difference curvature on the same batch)",
-          lambda n, e: nn.vsgd(),
-          grad_fn=True,
-      ),
-      Method(
-          "bold_driver",
-          "full batch gradient descent, lr 0.5, with the bold driver (x1.1 / x0.5 and undo)",
-          lambda n, e: optax.chain(nn.sgd(0.5), nn.bold_driver()),
-          full_batch=True,
-          value=True,
-      ),
-      Method(
-          "plateau",
-          "mini-batch SGD, lr 0.2, x0.5 when the validation loss stalls for 2 epochs",
-          lambda n, e: optax.chain(nn.sgd(0.2), nn.reduce_on_plateau(0.5, patience=2)),
-          plateau=True,
-      ),
+    ),
+    Method(
+      "local_gains",
+      "full batch, lr 0.5, Hinton's gains (+0.05, x0.95, [0.1, 10])",
+      lambda n, e: nn.local_gains(0.5),
+      full_batch=True,
+    ),
+    Method(
+      "irprop-",
+      "full batch iRprop- (torch's Rprop), initial step 0.01",
+      lambda n, e: nn.rprop(0.01, variant="irprop-"),
+      full_batch=True,
+    ),
+    Method("rmsprop", "rmsprop, lr 0.002, decay 0.9", lambda n, e: nn.rmsprop(0.002)),
+    Method(
+      "rmsprop_nesterov",
+      "rmsprop + Nesterov (RMS divides the correction), lr 0.001, momentum 0.9",
+      lambda n, e: nn.rmsprop(0.001, momentum=0.9, nesterov=True),
+    ),
+    Method(
+      "vsgd",
+      "vSGD-fd: no learning rate to tune (finite-difference curvature on the same batch)",
+      lambda n, e: nn.vsgd(),
+      grad_fn=True,
+    ),
+    Method(
+      "bold_driver",
+      "full batch gradient descent, lr 0.5, with the bold driver (x1.1 / x0.5 and undo)",
+      lambda n, e: optax.chain(nn.sgd(0.5), nn.bold_driver()),
+      full_batch=True,
+      value=True,
+    ),
+    Method(
+      "plateau",
+      "mini-batch SGD, lr 0.2, x0.5 when the validation loss stalls for 2 epochs",
+      lambda n, e: optax.chain(nn.sgd(0.2), nn.reduce_on_plateau(0.5, patience=2)),
+      plateau=True,
+    ),
   ]
   return {m.name: m for m in ms}
 
@@ -131,15 +131,15 @@ def state_bytes_per_param(state, params) -> float:
 
 
 def train_one(
-    method: Method,
-    data,
-    *,
-    steps: int,
-    batch_size: int,
-    seed: int,
-    target: float,
-    eval_every: int,
-    progress: Callable[[int], None] | None = None,
+  method: Method,
+  data,
+  *,
+  steps: int,
+  batch_size: int,
+  seed: int,
+  target: float,
+  eval_every: int,
+  progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
   from flax import nnx
 
@@ -178,11 +178,14 @@ def train_one(
   def batches():
     epoch = 0
     while True:
-      for xb, yb in nn.data.minibatches(
-          jax.random.fold_in(key, epoch), xtr, ytr, batch_size, balanced=True,
-          drop_remainder=True,
-      ):
-        yield xb, yb
+      yield from nn.data.minibatches(
+        jax.random.fold_in(key, epoch),
+        xtr,
+        ytr,
+        batch_size,
+        balanced=True,
+        drop_remainder=True,
+      )
       epoch += 1
       yield None  # end of epoch marker
 
@@ -218,16 +221,16 @@ def train_one(
   _, vacc = evaluate(params, xva, yva)
   _, tacc = evaluate(params, xte, yte)
   return {
-      "method": method.name,
-      "description": method.help,
-      "final_train_loss": float(final_loss),
-      "val_accuracy": float(vacc),
-      "test_accuracy": float(tacc),
-      "steps_to_target": reached,
-      "wall_time_s": wall,
-      "state_bytes_per_param": state_bytes_per_param(opt_state, params),
-      "curve": {"step": curve_steps, "train_loss": train_loss, "val_accuracy": val_acc},
-      "full_batch": method.full_batch,
+    "method": method.name,
+    "description": method.help,
+    "final_train_loss": float(final_loss),
+    "val_accuracy": float(vacc),
+    "test_accuracy": float(tacc),
+    "steps_to_target": reached,
+    "wall_time_s": wall,
+    "state_bytes_per_param": state_bytes_per_param(opt_state, params),
+    "curve": {"step": curve_steps, "train_loss": train_loss, "val_accuracy": val_acc},
+    "full_batch": method.full_batch,
   }
 
 
@@ -260,15 +263,15 @@ def plot(results: list[dict], path, title: str) -> None:
 
 def table(results: list[dict], target: float) -> str:
   head = (
-      f"{'method':18s} {'train loss':>10s} {'val acc':>8s} {'test acc':>8s} "
-      f"{'steps to ' + format(target, 'g'):>14s} {'wall s':>7s} {'state B/param':>13s}"
+    f"{'method':18s} {'train loss':>10s} {'val acc':>8s} {'test acc':>8s} "
+    f"{'steps to ' + format(target, 'g'):>14s} {'wall s':>7s} {'state B/param':>13s}"
   )
   lines = [head, "-" * len(head)]
   for r in results:
     reached = "-" if r["steps_to_target"] is None else str(r["steps_to_target"])
     lines.append(
-        f"{r['method']:18s} {r['final_train_loss']:10.4f} {r['val_accuracy']:8.4f} "
-        f"{r['test_accuracy']:8.4f} {reached:>14s} {r['wall_time_s']:7.1f} "
-        f"{r['state_bytes_per_param']:13.2f}"
+      f"{r['method']:18s} {r['final_train_loss']:10.4f} {r['val_accuracy']:8.4f} "
+      f"{r['test_accuracy']:8.4f} {reached:>14s} {r['wall_time_s']:7.1f} "
+      f"{r['state_bytes_per_param']:13.2f}"
     )
   return "\n".join(lines)

@@ -35,8 +35,8 @@ def _scalar_value(value: Any, who: str) -> jax.Array:
   """The ``value=`` extra argument as a real scalar array; a clear error when it is missing."""
   if value is None:
     raise ValueError(
-        f"{who} needs the extra argument `value`, the loss (a scalar) at the current parameters: "
-        "call update(updates, state, params, value=loss)"
+      f"{who} needs the extra argument `value`, the loss (a scalar) at the current parameters: "
+      "call update(updates, state, params, value=loss)"
     )
   v = jnp.asarray(value)
   if v.ndim != 0:
@@ -71,11 +71,11 @@ class BoldDriverState(NamedTuple):
 
 
 def bold_driver(
-    increase: ScalarOrSchedule = 1.1,
-    decrease: ScalarOrSchedule = 0.5,
-    *,
-    tolerance: ScalarOrSchedule = 0.0,
-    undo: bool = True,
+  increase: ScalarOrSchedule = 1.1,
+  decrease: ScalarOrSchedule = 0.5,
+  *,
+  tolerance: ScalarOrSchedule = 0.0,
+  undo: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
   r"""The bold driver: grow the step while the loss falls, shrink it (and undo) when it rises.
 
@@ -152,13 +152,13 @@ def bold_driver(
   def init_fn(params):
     sdt = _scalar_dtype(params)
     previous = (
-        jax.tree.map(lambda p: _core.zeros_like(p, _core.state_dtype(p)), params) if undo else ()
+      jax.tree.map(lambda p: _core.zeros_like(p, _core.state_dtype(p)), params) if undo else ()
     )
     return BoldDriverState(
-        count=_core.count_zero(),
-        driver_scale=jnp.ones([], sdt),
-        reference_value=jnp.full([], jnp.inf, sdt),
-        previous_step=previous,
+      count=_core.count_zero(),
+      driver_scale=jnp.ones([], sdt),
+      reference_value=jnp.full([], jnp.inf, sdt),
+      previous_step=previous,
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -196,10 +196,10 @@ def bold_driver(
       out = jax.tree.map(lambda u: leaf(u)[0], updates)
       previous = ()
     new_state = BoldDriverState(
-        count=_core.safe_increment(state.count),
-        driver_scale=scale.astype(sdt),
-        reference_value=new_ref.astype(sdt),
-        previous_step=previous,
+      count=_core.safe_increment(state.count),
+      driver_scale=scale.astype(sdt),
+      reference_value=new_ref.astype(sdt),
+      previous_step=previous,
     )
     return out, new_state
 
@@ -264,22 +264,22 @@ def _evaluate(state: ReduceOnPlateauState, value: jax.Array) -> ReduceOnPlateauS
   scale = state.plateau_scale
   reduced = jnp.minimum(scale, jnp.maximum(scale * r.factor, r.min_scale))  # never raises it
   return state._replace(
-      plateau_scale=jnp.where(reduce, reduced, scale).astype(sdt),
-      best_value=best.astype(sdt),
-      bad_evaluations=jnp.where(reduce, 0, bad).astype(jnp.int32),
-      cooldown_left=jnp.where(reduce, r.cooldown, cooldown_left).astype(jnp.int32),
+    plateau_scale=jnp.where(reduce, reduced, scale).astype(sdt),
+    best_value=best.astype(sdt),
+    bad_evaluations=jnp.where(reduce, 0, bad).astype(jnp.int32),
+    cooldown_left=jnp.where(reduce, r.cooldown, cooldown_left).astype(jnp.int32),
   )
 
 
 def reduce_on_plateau(
-    factor: ScalarOrSchedule = 0.1,
-    patience: int = 10,
-    *,
-    cooldown: int = 0,
-    min_scale: ScalarOrSchedule = 0.0,
-    rtol: ScalarOrSchedule = 1e-4,
-    atol: ScalarOrSchedule = 0.0,
-    mode: str = "min",
+  factor: ScalarOrSchedule = 0.1,
+  patience: int = 10,
+  *,
+  cooldown: int = 0,
+  min_scale: ScalarOrSchedule = 0.0,
+  rtol: ScalarOrSchedule = 1e-4,
+  atol: ScalarOrSchedule = 0.0,
+  mode: str = "min",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Turns the learning rate down when a (validation) metric stops improving (lecture 6a).
 
@@ -354,25 +354,25 @@ def reduce_on_plateau(
   def rule_at(count, sdt) -> PlateauRule:
     h = lambda x: _core.hyper(_core.resolve(x, count), sdt)  # noqa: E731
     return PlateauRule(
-        factor=h(factor),
-        min_scale=h(min_scale),
-        rtol=h(rtol),
-        atol=h(atol),
-        patience=jnp.asarray(patience, jnp.int32),
-        cooldown=jnp.asarray(cooldown, jnp.int32),
-        mode_sign=jnp.asarray(sign, sdt),
+      factor=h(factor),
+      min_scale=h(min_scale),
+      rtol=h(rtol),
+      atol=h(atol),
+      patience=jnp.asarray(patience, jnp.int32),
+      cooldown=jnp.asarray(cooldown, jnp.int32),
+      mode_sign=jnp.asarray(sign, sdt),
     )
 
   def init_fn(params):
     sdt = _scalar_dtype(params)
     count = _core.count_zero()
     return ReduceOnPlateauState(
-        count=count,
-        plateau_scale=jnp.ones([], sdt),
-        best_value=jnp.full([], sign * jnp.inf, sdt),
-        bad_evaluations=jnp.zeros([], jnp.int32),
-        cooldown_left=jnp.zeros([], jnp.int32),
-        rule=rule_at(count, sdt),
+      count=count,
+      plateau_scale=jnp.ones([], sdt),
+      best_value=jnp.full([], sign * jnp.inf, sdt),
+      bad_evaluations=jnp.zeros([], jnp.int32),
+      cooldown_left=jnp.zeros([], jnp.int32),
+      rule=rule_at(count, sdt),
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -436,12 +436,10 @@ def update_plateau(opt_state: Any, value: Any) -> Any:
       return _evaluate(node, v)
     return node
 
-  new_state = jax.tree.map(
-      visit, opt_state, is_leaf=lambda x: isinstance(x, ReduceOnPlateauState)
-  )
+  new_state = jax.tree.map(visit, opt_state, is_leaf=lambda x: isinstance(x, ReduceOnPlateauState))
   if not found:
     raise ValueError(
-        "update_plateau: opt_state contains no ReduceOnPlateauState; chain "
-        "nnml_optax.reduce_on_plateau(...) into the optimizer"
+      "update_plateau: opt_state contains no ReduceOnPlateauState; chain "
+      "nnml_optax.reduce_on_plateau(...) into the optimizer"
     )
   return new_state

@@ -77,14 +77,14 @@ def _fmt_interval(lo, hi, lo_open, hi_open) -> str:
 
 
 def check_range(
-    name: str,
-    value: Any,
-    lo: float | None = None,
-    hi: float | None = None,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    schedule: bool = True,
+  name: str,
+  value: Any,
+  lo: float | None = None,
+  hi: float | None = None,
+  *,
+  lo_open: bool = False,
+  hi_open: bool = False,
+  schedule: bool = True,
 ) -> None:
   """Checks that a hyperparameter (number or schedule) lies in an interval.
 
@@ -116,9 +116,8 @@ def check_range(
   where = " (the schedule's value at step 0)" if is_schedule else ""
   if not math.isfinite(x):
     raise ValueError(f"{name} must be finite and in {interval}; got {x!r}{where}")
-  bad = (
-      (lo is not None and (x < lo or (lo_open and x == lo)))
-      or (hi is not None and (x > hi or (hi_open and x == hi)))
+  bad = (lo is not None and (x < lo or (lo_open and x == lo))) or (
+    hi is not None and (x > hi or (hi_open and x == hi))
   )
   if bad:
     raise ValueError(f"{name} must be in {interval}; got {x!r}{where}")

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import jax
@@ -54,12 +55,12 @@ def ravine(out: Path, steps: int | None = None, seed: int = 0) -> dict:
 
   x0 = [-9.0, 1.0]
   runs = {
-      "GD lr=0.038 (sloshes)": nn.sgd(0.038),
-      "GD lr=0.041 (> 2/lambda_max: diverges)": nn.sgd(0.041),
-      "momentum lr=0.01, 0.9": nn.momentum(0.01, 0.9),
-      "Nesterov lr=0.01, 0.9": nn.nesterov(0.01, 0.9),
-      "rmsprop lr=0.3": nn.rmsprop(0.3),
-      "local gains lr=0.01": nn.local_gains(0.01),
+    "GD lr=0.038 (sloshes)": nn.sgd(0.038),
+    "GD lr=0.041 (> 2/lambda_max: diverges)": nn.sgd(0.041),
+    "momentum lr=0.01, 0.9": nn.momentum(0.01, 0.9),
+    "Nesterov lr=0.01, 0.9": nn.nesterov(0.01, 0.9),
+    "rmsprop lr=0.3": nn.rmsprop(0.3),
+    "local gains lr=0.01": nn.local_gains(0.01),
   }
   plt = _plt()
   fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -86,9 +87,9 @@ def rprop_minibatch(out: Path, steps: int | None = None, seed: int = 0) -> dict:
   cycles = max(1, (steps or 50) // 10)
   stream = np.tile(np.r_[np.full(9, 0.1), -0.9], cycles)
   runs = {
-      "SGD lr=0.1": nn.sgd(0.1),
-      "Rprop (iRprop-, step 0.01)": nn.rprop(0.01),
-      "rmsprop lr=0.01": nn.rmsprop(0.01),
+    "SGD lr=0.1": nn.sgd(0.1),
+    "Rprop (iRprop-, step 0.01)": nn.rprop(0.01),
+    "rmsprop lr=0.01": nn.rmsprop(0.01),
   }
   plt = _plt()
   fig, ax = plt.subplots(figsize=(8, 4))
@@ -137,11 +138,11 @@ def whitening(out: Path, steps: int | None = None, seed: int = 0) -> dict:
   std = np.asarray(nn.preprocessing.whiten(nn.preprocessing.fit_whitening(z, "standardize"), z))
   pca = np.asarray(nn.preprocessing.whiten(nn.preprocessing.fit_whitening(z, "pca"), z))
   panels = {
-      "raw (101,101)->2, (101,99)->0": x,
-      "shifted (1,1)->2, (1,-1)->0": shifted,
-      "correlated, badly scaled": z,
-      "scaled to unit variance": std,
-      "PCA-whitened": pca,
+    "raw (101,101)->2, (101,99)->0": x,
+    "shifted (1,1)->2, (1,-1)->0": shifted,
+    "correlated, badly scaled": z,
+    "scaled to unit variance": std,
+    "PCA-whitened": pca,
   }
   numbers = {}
   plt = _plt()
@@ -176,10 +177,12 @@ def momentum_schedule(out: Path, steps: int | None = None, seed: int = 0) -> dic
   def make():
     class AE(nnx.Module):
       def __init__(self, rngs):
-        self.layers = nnx.List([
+        self.layers = nnx.List(
+          [
             nnx.Linear(a, b, kernel_init=nn.init.sparse(15), rngs=rngs)
-            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
-        ])
+            for a, b in itertools.pairwise(sizes)
+          ]
+        )
 
       def __call__(self, h):
         for i, layer in enumerate(self.layers):
@@ -192,12 +195,16 @@ def momentum_schedule(out: Path, steps: int | None = None, seed: int = 0) -> dic
 
   final = max(1, steps // 10)
   runs = {
-      "SGD": nn.sgd(0.05),
-      "Nesterov mu_max=0.99": nn.nesterov(
-          0.05, nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 20))),
-      "Nesterov mu_max=0.99 + final phase": nn.nesterov(
-          0.05, nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 20),
-                                                total_steps=steps, final_steps=final)),
+    "SGD": nn.sgd(0.05),
+    "Nesterov mu_max=0.99": nn.nesterov(
+      0.05, nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 20))
+    ),
+    "Nesterov mu_max=0.99 + final phase": nn.nesterov(
+      0.05,
+      nn.schedules.sutskever_momentum(
+        0.99, period=max(1, steps // 20), total_steps=steps, final_steps=final
+      ),
+    ),
   }
   plt = _plt()
   fig, ax = plt.subplots(figsize=(8, 4))
@@ -239,10 +246,10 @@ def momentum_schedule(out: Path, steps: int | None = None, seed: int = 0) -> dic
 
 
 _DEMOS = {
-    "ravine": ravine,
-    "rprop-minibatch": rprop_minibatch,
-    "whitening": whitening,
-    "momentum-schedule": momentum_schedule,
+  "ravine": ravine,
+  "rprop-minibatch": rprop_minibatch,
+  "whitening": whitening,
+  "momentum-schedule": momentum_schedule,
 }
 
 

@@ -39,9 +39,9 @@ class ScaleByFanInState(NamedTuple):
 
 
 def scale_by_fan_in(
-    power: ScalarOrSchedule = 0.5,
-    *,
-    fan_in_fn: Callable[[tuple[int, ...]], int] | None = None,
+  power: ScalarOrSchedule = 0.5,
+  *,
+  fan_in_fn: Callable[[tuple[int, ...]], int] | None = None,
 ) -> optax.GradientTransformation:
   r"""Scales each parameter's update by its fan-in to the power :math:`-p`.
 

@@ -75,7 +75,7 @@ class _Layout:
       offsets = np.cumsum([0, *sizes])
       for j, i in enumerate(idx):
         leaves[i] = jax.lax.slice(buf, (int(offsets[j]),), (int(offsets[j + 1]),)).reshape(
-            self.shapes[i]
+          self.shapes[i]
         )
     for i in self.unfused:
       leaves[i] = fused[_key(i)]
@@ -129,12 +129,13 @@ def fuse_leaves(inner: optax.GradientTransformation) -> optax.GradientTransforma
     return leaves, treedef, _Layout(leaves, unfused)
 
   def init_fn(params):
-    leaves, _, layout = _layout(params, {i for i, x in enumerate(jax.tree.leaves(params))
-                                         if _partitioned(x)})
+    leaves, _, layout = _layout(
+      params, {i for i, x in enumerate(jax.tree.leaves(params)) if _partitioned(x)}
+    )
     fused = layout.fuse(leaves)
     return FuseLeavesState(
-        inner_state=inner.init(fused),
-        unfused={_key(i): jnp.zeros([], jnp.int8) for i in layout.unfused},
+      inner_state=inner.init(fused),
+      unfused={_key(i): jnp.zeros([], jnp.int8) for i in layout.unfused},
     )
 
   def update_fn(updates, state, params=None, **extra_args):

@@ -95,7 +95,7 @@ def _at_zero(value: Any) -> float | None:
 def _check_gains(additive_increase, multiplicative_decrease, min_gain, max_gain) -> None:
   _core.check_range("additive_increase", additive_increase, 0.0, None, lo_open=True)
   _core.check_range(
-      "multiplicative_decrease", multiplicative_decrease, 0.0, 1.0, lo_open=True, hi_open=True
+    "multiplicative_decrease", multiplicative_decrease, 0.0, 1.0, lo_open=True, hi_open=True
   )
   _core.check_range("min_gain", min_gain, 0.0, None, lo_open=True)
   _core.check_range("max_gain", max_gain, 0.0, None, lo_open=True)
@@ -120,17 +120,16 @@ def _finite_or_zero(x: jax.Array) -> jax.Array:
   return jnp.where(jnp.isfinite(x), x, jnp.zeros_like(x))
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Hinton's local gains (6d)
 # ---------------------------------------------------------------------------------------------
 
 
 def scale_by_local_gains(
-    additive_increase: ScalarOrSchedule = 0.05,
-    multiplicative_decrease: ScalarOrSchedule = 0.95,
-    min_gain: ScalarOrSchedule = 0.1,
-    max_gain: ScalarOrSchedule = 10.0,
+  additive_increase: ScalarOrSchedule = 0.05,
+  multiplicative_decrease: ScalarOrSchedule = 0.95,
+  min_gain: ScalarOrSchedule = 0.1,
+  max_gain: ScalarOrSchedule = 10.0,
 ) -> optax.GradientTransformation:
   r"""Scales each coordinate by a local gain adapted from gradient sign agreement (lecture 6d).
 
@@ -202,9 +201,9 @@ def scale_by_local_gains(
 
   def init_fn(params):
     return ScaleByLocalGainsState(
-        count=_core.count_zero(),
-        gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
-        last_grad_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
+      count=_core.count_zero(),
+      gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
+      last_grad_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
     )
 
   def update_fn(updates, state, params=None):
@@ -226,7 +225,7 @@ def scale_by_local_gains(
     triples = jax.tree.map(leaf, updates, state.gains, state.last_grad_sign)
     out, gains, signs = _core.unzip(triples, updates, 3)
     return out, ScaleByLocalGainsState(
-        count=_core.safe_increment(state.count), gains=gains, last_grad_sign=signs
+      count=_core.safe_increment(state.count), gains=gains, last_grad_sign=signs
     )
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -238,13 +237,13 @@ def scale_by_local_gains(
 
 
 def scale_by_local_gains_momentum(
-    momentum: ScalarOrSchedule = 0.9,
-    additive_increase: ScalarOrSchedule = 0.05,
-    multiplicative_decrease: ScalarOrSchedule = 0.95,
-    min_gain: ScalarOrSchedule = 0.1,
-    max_gain: ScalarOrSchedule = 10.0,
-    *,
-    accumulator_dtype: Any = None,
+  momentum: ScalarOrSchedule = 0.9,
+  additive_increase: ScalarOrSchedule = 0.05,
+  multiplicative_decrease: ScalarOrSchedule = 0.95,
+  min_gain: ScalarOrSchedule = 0.1,
+  max_gain: ScalarOrSchedule = 10.0,
+  *,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Local gains decided by agreement with the velocity, then momentum (lecture 6d, Jacobs).
 
@@ -305,11 +304,11 @@ def scale_by_local_gains_momentum(
 
   def init_fn(params):
     return ScaleByLocalGainsMomentumState(
-        count=_core.count_zero(),
-        momentum_gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
-        gain_velocity=jax.tree.map(
-            lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
-        ),
+      count=_core.count_zero(),
+      momentum_gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
+      gain_velocity=jax.tree.map(
+        lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
+      ),
     )
 
   def update_fn(updates, state, params=None):
@@ -331,21 +330,21 @@ def scale_by_local_gains_momentum(
     triples = jax.tree.map(leaf, updates, state.momentum_gains, state.gain_velocity)
     out, gains, velocity = _core.unzip(triples, updates, 3)
     return out, ScaleByLocalGainsMomentumState(
-        count=_core.safe_increment(state.count), momentum_gains=gains, gain_velocity=velocity
+      count=_core.safe_increment(state.count), momentum_gains=gains, gain_velocity=velocity
     )
 
   return optax.GradientTransformation(init_fn, update_fn)
 
 
 def local_gains(
-    learning_rate: ScalarOrSchedule,
-    additive_increase: ScalarOrSchedule = 0.05,
-    multiplicative_decrease: ScalarOrSchedule = 0.95,
-    min_gain: ScalarOrSchedule = 0.1,
-    max_gain: ScalarOrSchedule = 10.0,
-    *,
-    momentum: ScalarOrSchedule | None = None,
-    accumulator_dtype: Any = None,
+  learning_rate: ScalarOrSchedule,
+  additive_increase: ScalarOrSchedule = 0.05,
+  multiplicative_decrease: ScalarOrSchedule = 0.95,
+  min_gain: ScalarOrSchedule = 0.1,
+  max_gain: ScalarOrSchedule = 10.0,
+  *,
+  momentum: ScalarOrSchedule | None = None,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent with a separate adaptive gain per connection (lecture 6d).
 
@@ -400,19 +399,19 @@ def local_gains(
     if accumulator_dtype is not None:
       raise ValueError("accumulator_dtype is only used with momentum; got momentum=None")
     return optax.chain(
-        scale_by_local_gains(additive_increase, multiplicative_decrease, min_gain, max_gain),
-        optax.scale_by_learning_rate(learning_rate),
+      scale_by_local_gains(additive_increase, multiplicative_decrease, min_gain, max_gain),
+      optax.scale_by_learning_rate(learning_rate),
     )
   return optax.chain(
-      optax.scale_by_learning_rate(learning_rate),
-      scale_by_local_gains_momentum(
-          momentum,
-          additive_increase,
-          multiplicative_decrease,
-          min_gain,
-          max_gain,
-          accumulator_dtype=accumulator_dtype,
-      ),
+    optax.scale_by_learning_rate(learning_rate),
+    scale_by_local_gains_momentum(
+      momentum,
+      additive_increase,
+      multiplicative_decrease,
+      min_gain,
+      max_gain,
+      accumulator_dtype=accumulator_dtype,
+    ),
   )
 
 
@@ -430,14 +429,13 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
 
 
-
 def scale_by_delta_bar_delta(
-    kappa: ScalarOrSchedule = 0.05,
-    phi: ScalarOrSchedule = 0.05,
-    theta: ScalarOrSchedule = 0.7,
-    *,
-    max_gain: ScalarOrSchedule | None = None,
-    accumulator_dtype: Any = None,
+  kappa: ScalarOrSchedule = 0.05,
+  phi: ScalarOrSchedule = 0.05,
+  theta: ScalarOrSchedule = 0.7,
+  *,
+  max_gain: ScalarOrSchedule | None = None,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Jacobs' delta-bar-delta: per-weight rates adapted by agreement with a gradient trace.
 
@@ -500,11 +498,11 @@ def scale_by_delta_bar_delta(
 
   def init_fn(params):
     return ScaleByDeltaBarDeltaState(
-        count=_core.count_zero(),
-        rate_gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
-        delta_bar=jax.tree.map(
-            lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
-        ),
+      count=_core.count_zero(),
+      rate_gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
+      delta_bar=jax.tree.map(
+        lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
+      ),
     )
 
   def update_fn(updates, state, params=None):
@@ -519,9 +517,9 @@ def scale_by_delta_bar_delta(
       uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
       th_c = _core.hyper(th, ct)
       new = jnp.where(
-          _same_sign(dc, uc),
-          rc + _core.hyper(k, ct),
-          jnp.where(_same_sign(dc, -uc), rc * (1 - _core.hyper(f, ct)), rc),
+        _same_sign(dc, uc),
+        rc + _core.hyper(k, ct),
+        jnp.where(_same_sign(dc, -uc), rc * (1 - _core.hyper(f, ct)), rc),
       )
       if hi is not None:
         new = jnp.minimum(new, _core.hyper(hi, ct))
@@ -531,20 +529,20 @@ def scale_by_delta_bar_delta(
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
     return out, ScaleByDeltaBarDeltaState(
-        count=_core.safe_increment(state.count), rate_gains=rates, delta_bar=traces
+      count=_core.safe_increment(state.count), rate_gains=rates, delta_bar=traces
     )
 
   return optax.GradientTransformation(init_fn, update_fn)
 
 
 def delta_bar_delta(
-    learning_rate: ScalarOrSchedule,
-    kappa: ScalarOrSchedule = 0.05,
-    phi: ScalarOrSchedule = 0.05,
-    theta: ScalarOrSchedule = 0.7,
-    *,
-    max_gain: ScalarOrSchedule | None = None,
-    accumulator_dtype: Any = None,
+  learning_rate: ScalarOrSchedule,
+  kappa: ScalarOrSchedule = 0.05,
+  phi: ScalarOrSchedule = 0.05,
+  theta: ScalarOrSchedule = 0.7,
+  *,
+  max_gain: ScalarOrSchedule | None = None,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Jacobs' delta-bar-delta: gradient descent with per-weight rates (1988; lecture 6d).
 
@@ -600,9 +598,8 @@ def delta_bar_delta(
   """
   _core.check_range("learning_rate", learning_rate, 0.0, None)
   return optax.chain(
-      scale_by_delta_bar_delta(
-          kappa, phi, theta, max_gain=max_gain, accumulator_dtype=accumulator_dtype
-      ),
-      optax.scale_by_learning_rate(learning_rate),
+    scale_by_delta_bar_delta(
+      kappa, phi, theta, max_gain=max_gain, accumulator_dtype=accumulator_dtype
+    ),
+    optax.scale_by_learning_rate(learning_rate),
   )
-

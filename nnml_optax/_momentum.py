@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from . import _core
@@ -35,10 +34,10 @@ class ScaleByMomentumState(NamedTuple):
 
 
 def scale_by_momentum(
-    momentum: ScalarOrSchedule = 0.9,
-    *,
-    nesterov: bool = False,
-    accumulator_dtype: Any = None,
+  momentum: ScalarOrSchedule = 0.9,
+  *,
+  nesterov: bool = False,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Accumulates a velocity: classical (heavy-ball) or Nesterov momentum.
 
@@ -91,10 +90,10 @@ def scale_by_momentum(
 
   def init_fn(params):
     return ScaleByMomentumState(
-        count=_core.count_zero(),
-        velocity=jax.tree.map(
-            lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
-        ),
+      count=_core.count_zero(),
+      velocity=jax.tree.map(
+        lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
+      ),
     )
 
   def update_fn(updates, state, params=None):
@@ -145,11 +144,11 @@ def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformationExtraArg
 
 
 def momentum(
-    learning_rate: ScalarOrSchedule,
-    momentum: ScalarOrSchedule = 0.9,
-    *,
-    nesterov: bool = False,
-    accumulator_dtype: Any = None,
+  learning_rate: ScalarOrSchedule,
+  momentum: ScalarOrSchedule = 0.9,
+  *,
+  nesterov: bool = False,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent with classical (or Nesterov) momentum, the lecture's form (6c).
 
@@ -195,16 +194,16 @@ def momentum(
   """
   _check_learning_rate(learning_rate)
   return optax.chain(
-      optax.scale_by_learning_rate(learning_rate),
-      scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+    optax.scale_by_learning_rate(learning_rate),
+    scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
   )
 
 
 def nesterov(
-    learning_rate: ScalarOrSchedule,
-    momentum: ScalarOrSchedule = 0.9,
-    *,
-    accumulator_dtype: Any = None,
+  learning_rate: ScalarOrSchedule,
+  momentum: ScalarOrSchedule = 0.9,
+  *,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Nesterov's accelerated gradient (lecture 6c, "a better type of momentum"; Sutskever 2013).
 

@@ -29,10 +29,10 @@ CONVENTIONS = (None, "torch", "keras", "tf1")
 
 # convention -> (eps_in_sqrt, initial_scale, learning rate inside the momentum buffer)
 _PRESETS: dict[str | None, tuple[bool, float, bool]] = {
-    None: (True, 0.0, True),  # the lecture, as optax writes it
-    "torch": (False, 0.0, False),
-    "keras": (True, 0.0, True),
-    "tf1": (True, 1.0, True),
+  None: (True, 0.0, True),  # the lecture, as optax writes it
+  "torch": (False, 0.0, False),
+  "keras": (True, 0.0, True),
+  "tf1": (True, 1.0, True),
 }
 
 
@@ -111,17 +111,17 @@ def _saturate(x: jax.Array, dtype: Any) -> jax.Array:
 
 
 def _rms_transform(
-    decay: ScalarOrSchedule,
-    eps: ScalarOrSchedule,
-    *,
-    eps_in_sqrt: bool,
-    centered: bool,
-    initial_scale: Any,
-    accumulator_dtype: Any,
-    learning_rate: ScalarOrSchedule | None = None,
-    momentum: ScalarOrSchedule | None = None,
-    nesterov: bool = False,
-    lr_inside: bool = True,
+  decay: ScalarOrSchedule,
+  eps: ScalarOrSchedule,
+  *,
+  eps_in_sqrt: bool,
+  centered: bool,
+  initial_scale: Any,
+  accumulator_dtype: Any,
+  learning_rate: ScalarOrSchedule | None = None,
+  momentum: ScalarOrSchedule | None = None,
+  nesterov: bool = False,
+  lr_inside: bool = True,
 ) -> optax.GradientTransformation:
   """The one fused rmsprop kernel behind :func:`scale_by_rms` and :func:`rmsprop`.
 
@@ -137,18 +137,16 @@ def _rms_transform(
       return _core.real_dtype(_core.state_dtype(p, accumulator_dtype))
 
     fields = {
-        "count": _core.count_zero(),
-        sq_name: jax.tree.map(
-            lambda p: _core.full_like(p, initial_scale, ms_dtype(p)), params
-        ),
+      "count": _core.count_zero(),
+      sq_name: jax.tree.map(lambda p: _core.full_like(p, initial_scale, ms_dtype(p)), params),
     }
     if centered:
       fields["mean_grad"] = jax.tree.map(
-          lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
+        lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
       )
     if use_momentum:
       fields["momentum_buffer"] = jax.tree.map(
-          lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
+        lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
       )
     return _state_class(centered, use_momentum)(**fields)
 
@@ -161,8 +159,12 @@ def _rms_transform(
     mu = _core.resolve(momentum, state.count) if use_momentum else None
 
     def leaf(g, ms, mg=None, buf=None):
-      ct = _core.compute_dtype(g.dtype, ms.dtype, *([] if mg is None else [mg.dtype]),
-                               *([] if buf is None else [buf.dtype]))
+      ct = _core.compute_dtype(
+        g.dtype,
+        ms.dtype,
+        *([] if mg is None else [mg.dtype]),
+        *([] if buf is None else [buf.dtype]),
+      )
       rt = _core.real_dtype(ct)
       gc = g.astype(ct)
       dc, omdc, ec = _core.hyper(d, rt), _core.hyper(omd, rt), _core.hyper(e, rt)
@@ -204,10 +206,10 @@ def _rms_transform(
         buf_new = _saturate(buf_new, buf.dtype).astype(buf.dtype)
       out = _saturate(out, g.dtype).astype(g.dtype)
       return (
-          out,
-          var.astype(ms.dtype),
-          None if mg_new is None else mg_new.astype(mg.dtype),
-          buf_new,
+        out,
+        var.astype(ms.dtype),
+        None if mg_new is None else mg_new.astype(mg.dtype),
+        buf_new,
       )
 
     trees = [updates, getattr(state, sq_name)]
@@ -217,8 +219,10 @@ def _rms_transform(
       if centered:
         fn = leaf
       else:
+
         def fn(g, ms, buf):
           return leaf(g, ms, None, buf)
+
       trees.append(state.momentum_buffer)
     else:
       fn = leaf
@@ -256,13 +260,13 @@ def _check_common(decay, eps, centered, initial_scale, accumulator_dtype) -> Non
 
 
 def scale_by_rms(
-    decay: ScalarOrSchedule = 0.9,
-    eps: ScalarOrSchedule = 1e-8,
-    *,
-    eps_in_sqrt: bool = True,
-    centered: bool = False,
-    initial_scale: float = 0.0,
-    accumulator_dtype: Any = None,
+  decay: ScalarOrSchedule = 0.9,
+  eps: ScalarOrSchedule = 1e-8,
+  *,
+  eps_in_sqrt: bool = True,
+  centered: bool = False,
+  initial_scale: float = 0.0,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Divides the gradient by the root of its running mean square (rmsprop's direction, 6e).
 
@@ -328,27 +332,27 @@ def scale_by_rms(
   _check_common(decay, eps, centered, initial_scale, accumulator_dtype)
   _core.check_bool("eps_in_sqrt", eps_in_sqrt)
   return _rms_transform(
-      decay,
-      eps,
-      eps_in_sqrt=eps_in_sqrt,
-      centered=centered,
-      initial_scale=initial_scale,
-      accumulator_dtype=accumulator_dtype,
+    decay,
+    eps,
+    eps_in_sqrt=eps_in_sqrt,
+    centered=centered,
+    initial_scale=initial_scale,
+    accumulator_dtype=accumulator_dtype,
   )
 
 
 def rmsprop(
-    learning_rate: ScalarOrSchedule,
-    decay: ScalarOrSchedule = 0.9,
-    eps: ScalarOrSchedule = 1e-8,
-    *,
-    eps_in_sqrt: bool | None = None,
-    centered: bool = False,
-    initial_scale: float | None = None,
-    momentum: ScalarOrSchedule | None = None,
-    nesterov: bool = False,
-    convention: str | None = None,
-    accumulator_dtype: Any = None,
+  learning_rate: ScalarOrSchedule,
+  decay: ScalarOrSchedule = 0.9,
+  eps: ScalarOrSchedule = 1e-8,
+  *,
+  eps_in_sqrt: bool | None = None,
+  centered: bool = False,
+  initial_scale: float | None = None,
+  momentum: ScalarOrSchedule | None = None,
+  nesterov: bool = False,
+  convention: str | None = None,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""rmsprop (lecture 6e), with momentum, Nesterov momentum, or a framework's exact convention.
 
@@ -435,8 +439,9 @@ def rmsprop(
     Graves, arXiv:1308.0850, 2013 (centered rmsprop).
   """
   _core.check_range("learning_rate", learning_rate, 0.0, None)
-  _check_common(decay, eps, centered, 0.0 if initial_scale is None else initial_scale,
-                accumulator_dtype)
+  _check_common(
+    decay, eps, centered, 0.0 if initial_scale is None else initial_scale, accumulator_dtype
+  )
   _core.check_choice("convention", convention, CONVENTIONS)
   _core.check_bool("nesterov", nesterov)
   preset_sqrt, preset_scale, lr_inside = _PRESETS[convention]
@@ -446,15 +451,15 @@ def rmsprop(
     _core.check_bool("eps_in_sqrt", eps_in_sqrt)
     if convention is not None and eps_in_sqrt != preset_sqrt:
       raise ValueError(
-          f"eps_in_sqrt={eps_in_sqrt} contradicts convention={convention!r}, which puts eps "
-          f"{'inside' if preset_sqrt else 'outside'} the square root; leave eps_in_sqrt=None"
+        f"eps_in_sqrt={eps_in_sqrt} contradicts convention={convention!r}, which puts eps "
+        f"{'inside' if preset_sqrt else 'outside'} the square root; leave eps_in_sqrt=None"
       )
   if initial_scale is None:
     initial_scale = preset_scale
   elif convention is not None and _number(initial_scale) not in (None, preset_scale):
     raise ValueError(
-        f"initial_scale={initial_scale} contradicts convention={convention!r}, which starts the "
-        f"mean square at {preset_scale}; leave initial_scale=None"
+      f"initial_scale={initial_scale} contradicts convention={convention!r}, which starts the "
+      f"mean square at {preset_scale}; leave initial_scale=None"
     )
   if momentum is not None:
     _core.check_range("momentum", momentum, 0.0, 1.0, hi_open=True)
@@ -462,20 +467,19 @@ def rmsprop(
     raise ValueError("nesterov=True needs momentum (a float in [0, 1) or a schedule); got None")
   if nesterov and convention is not None:
     raise ValueError(
-        f"nesterov=True is only defined for convention=None; {convention!r} has no "
-        "Nesterov rmsprop"
+      f"nesterov=True is only defined for convention=None; {convention!r} has no Nesterov rmsprop"
     )
   return optax.chain(
-      _rms_transform(
-          decay,
-          eps,
-          eps_in_sqrt=eps_in_sqrt,
-          centered=centered,
-          initial_scale=initial_scale,
-          accumulator_dtype=accumulator_dtype,
-          learning_rate=learning_rate,
-          momentum=momentum,
-          nesterov=nesterov,
-          lr_inside=lr_inside,
-      )
+    _rms_transform(
+      decay,
+      eps,
+      eps_in_sqrt=eps_in_sqrt,
+      centered=centered,
+      initial_scale=initial_scale,
+      accumulator_dtype=accumulator_dtype,
+      learning_rate=learning_rate,
+      momentum=momentum,
+      nesterov=nesterov,
+      lr_inside=lr_inside,
+    )
   )

@@ -72,9 +72,9 @@ def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, 
   _core.check_choice("variant", variant, VARIANTS)
   if _core.is_schedule(learning_rate):
     raise TypeError(
-        "learning_rate is Rprop's initial step size Δ₀, read once at init: it cannot be a "
-        f"schedule (schedule eta_minus, eta_plus, min_step_size or max_step_size instead); got "
-        f"{learning_rate!r}"
+      "learning_rate is Rprop's initial step size Δ₀, read once at init: it cannot be a "
+      f"schedule (schedule eta_minus, eta_plus, min_step_size or max_step_size instead); got "
+      f"{learning_rate!r}"
     )
   _core.check_range("learning_rate", learning_rate, 0.0, None, lo_open=True, schedule=False)
   _core.check_range("eta_minus", eta_minus, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -83,9 +83,7 @@ def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, 
   _core.check_range("max_step_size", max_step_size, 0.0, None, lo_open=True)
   lo, hi = _concrete(min_step_size), _concrete(max_step_size)
   if lo is not None and hi is not None and lo > hi:
-    raise ValueError(
-        f"min_step_size must be <= max_step_size (= {hi:g}); got min_step_size={lo:g}"
-    )
+    raise ValueError(f"min_step_size must be <= max_step_size (= {hi:g}); got min_step_size={lo:g}")
 
 
 def _value_dtype(params) -> jnp.dtype:
@@ -102,14 +100,14 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose):
   """
   ct = delta.dtype
   sg = _core.sign_int8(g)
-  p = sg * sp                                             # sign(g_t · g_prev), never overflows
+  p = sg * sp  # sign(g_t · g_prev), never overflows
   factor = jnp.where(p > 0, ep, jnp.where(p < 0, em, jnp.ones([], ct)))
-  delta_new = jnp.clip(delta * factor, lo, hi)            # clamped even when factor = 1 (torch)
-  step = sg.astype(ct) * delta_new                        # -sign(g)·Δ is the weight change
+  delta_new = jnp.clip(delta * factor, lo, hi)  # clamped even when factor = 1 (torch)
+  step = sg.astype(ct) * delta_new  # -sign(g)·Δ is the weight change
   if variant == "rprop-":
     return step, sg, delta_new
   flip = p < 0
-  sign_new = jnp.where(flip, jnp.zeros_like(sg), sg)      # "freeze": store 0 after a sign change
+  sign_new = jnp.where(flip, jnp.zeros_like(sg), sg)  # "freeze": store 0 after a sign change
   if variant == "irprop-":
     direction = jnp.where(flip, jnp.zeros_like(step), step)
   else:  # backtrack: weight change -Δw_prev = sign_prev·Δ_prev, i.e. direction -sign_prev·Δ_prev
@@ -124,18 +122,18 @@ def _pack(s_re: jax.Array, s_im: jax.Array) -> jax.Array:
 
 
 def _unpack(s: jax.Array) -> tuple[jax.Array, jax.Array]:
-  shifted = s.astype(jnp.int8) + jnp.int8(4)              # (sr+1) + 3·(si+1), in [0, 8]
+  shifted = s.astype(jnp.int8) + jnp.int8(4)  # (sr+1) + 3·(si+1), in [0, 8]
   return (shifted % 3 - 1).astype(jnp.int8), (shifted // 3 - 1).astype(jnp.int8)
 
 
 def scale_by_rprop(
-    learning_rate: float = 0.01,
-    eta_minus: ScalarOrSchedule = 0.5,
-    eta_plus: ScalarOrSchedule = 1.2,
-    min_step_size: ScalarOrSchedule = 1e-6,
-    max_step_size: ScalarOrSchedule = 50.0,
-    *,
-    variant: str = "irprop-",
+  learning_rate: float = 0.01,
+  eta_minus: ScalarOrSchedule = 0.5,
+  eta_plus: ScalarOrSchedule = 1.2,
+  min_step_size: ScalarOrSchedule = 1e-6,
+  max_step_size: ScalarOrSchedule = 50.0,
+  *,
+  variant: str = "irprop-",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Resilient backpropagation (Rprop): per-weight step sizes driven by gradient signs.
 
@@ -233,10 +231,10 @@ def scale_by_rprop(
       return _core.full_like(p, learning_rate, dt)
 
     return ScaleByRpropState(
-        count=_core.count_zero(),
-        step_sizes=jax.tree.map(step_sizes, params),
-        prev_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
-        prev_value=jnp.full([], jnp.inf, _value_dtype(params)),
+      count=_core.count_zero(),
+      step_sizes=jax.tree.map(step_sizes, params),
+      prev_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
+      prev_value=jnp.full([], jnp.inf, _value_dtype(params)),
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -244,8 +242,8 @@ def scale_by_rprop(
     if variant == "irprop+":
       if value is None:
         raise ValueError(
-            'scale_by_rprop(variant="irprop+") needs the extra argument `value`, the loss at the '
-            "current parameters: call update(grads, state, params, value=loss)"
+          'scale_by_rprop(variant="irprop+") needs the extra argument `value`, the loss at the '
+          "current parameters: call update(grads, state, params, value=loss)"
         )
       if jnp.ndim(value) != 0:
         raise ValueError(f"value must be a scalar loss; got shape {jnp.shape(value)}")
@@ -256,8 +254,7 @@ def scale_by_rprop(
       rose = jnp.zeros([], bool)
       prev_value = state.prev_value
     hp = [
-        _core.resolve(h, state.count)
-        for h in (eta_minus, eta_plus, min_step_size, max_step_size)
+      _core.resolve(h, state.count) for h in (eta_minus, eta_plus, min_step_size, max_step_size)
     ]
 
     def leaf(g, delta, sp):
@@ -265,36 +262,41 @@ def scale_by_rprop(
       em, ep, lo, hi = (_core.hyper(h, rt) for h in hp)
       if jnp.iscomplexobj(delta):
         s_re, s_im = _unpack(sp)
-        d_re, n_re, z_re = _real_rule(variant, jnp.real(g), s_re, jnp.real(delta),
-                                      em, ep, lo, hi, rose)
-        d_im, n_im, z_im = _real_rule(variant, jnp.imag(g), s_im, jnp.imag(delta),
-                                      em, ep, lo, hi, rose)
+        d_re, n_re, z_re = _real_rule(
+          variant, jnp.real(g), s_re, jnp.real(delta), em, ep, lo, hi, rose
+        )
+        d_im, n_im, z_im = _real_rule(
+          variant, jnp.imag(g), s_im, jnp.imag(delta), em, ep, lo, hi, rose
+        )
         direction = jax.lax.complex(d_re, d_im)
-        return (direction.astype(g.dtype), jax.lax.complex(z_re, z_im).astype(delta.dtype),
-                _pack(n_re, n_im))
+        return (
+          direction.astype(g.dtype),
+          jax.lax.complex(z_re, z_im).astype(delta.dtype),
+          _pack(n_re, n_im),
+        )
       direction, sign_new, delta_new = _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose)
       return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new
 
     triples = jax.tree.map(leaf, updates, state.step_sizes, state.prev_sign)
     out, step_sizes, prev_sign = _core.unzip(triples, updates, 3)
     return out, ScaleByRpropState(
-        count=_core.safe_increment(state.count),
-        step_sizes=step_sizes,
-        prev_sign=prev_sign,
-        prev_value=prev_value,
+      count=_core.safe_increment(state.count),
+      step_sizes=step_sizes,
+      prev_sign=prev_sign,
+      prev_value=prev_value,
     )
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def rprop(
-    learning_rate: float = 0.01,
-    eta_minus: ScalarOrSchedule = 0.5,
-    eta_plus: ScalarOrSchedule = 1.2,
-    min_step_size: ScalarOrSchedule = 1e-6,
-    max_step_size: ScalarOrSchedule = 50.0,
-    *,
-    variant: str = "irprop-",
+  learning_rate: float = 0.01,
+  eta_minus: ScalarOrSchedule = 0.5,
+  eta_plus: ScalarOrSchedule = 1.2,
+  min_step_size: ScalarOrSchedule = 1e-6,
+  max_step_size: ScalarOrSchedule = 50.0,
+  *,
+  variant: str = "irprop-",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Rprop as an optimizer: :func:`scale_by_rprop` followed by a sign flip (lecture 6e).
 
@@ -344,7 +346,8 @@ def rprop(
     Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6e, 2012.
   """
   return optax.chain(
-      scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size,
-                     variant=variant),
-      optax.scale(-1.0),
+    scale_by_rprop(
+      learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, variant=variant
+    ),
+    optax.scale(-1.0),
   )

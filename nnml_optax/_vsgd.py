@@ -71,8 +71,8 @@ def _align(tree: Any, like: Any, name: str) -> Any:
   for path, _ in paths:
     if path not in source:
       raise ValueError(
-          f"{name} must have the structure of the updates; it has no leaf at "
-          f"{jax.tree_util.keystr(path)!r} (structure {jax.tree.structure(tree)})"
+        f"{name} must have the structure of the updates; it has no leaf at "
+        f"{jax.tree_util.keystr(path)!r} (structure {jax.tree.structure(tree)})"
       )
     leaves.append(source[path])
   return treedef.unflatten(leaves)
@@ -88,19 +88,19 @@ def _check_curvature(curvature: Any) -> None:
       raise TypeError("curvature must be real")
     if arr.size and bool(np.any(arr < 0)):
       raise ValueError(
-          f"curvature must be a non-negative diagonal estimate; got a minimum of {arr.min()!r}"
-          " (pass a Gauss-Newton / |Hessian| diagonal, not a signed Hessian diagonal)"
+        f"curvature must be a non-negative diagonal estimate; got a minimum of {arr.min()!r}"
+        " (pass a Gauss-Newton / |Hessian| diagonal, not a signed Hessian diagonal)"
       )
 
 
 def scale_by_vsgd(
-    c: ScalarOrSchedule = 2.0,
-    n0: int = 10,
-    *,
-    eps: ScalarOrSchedule = 1e-12,
-    outlier_threshold: ScalarOrSchedule | None = 2.0,
-    robust: bool | None = None,
-    accumulator_dtype: Any = None,
+  c: ScalarOrSchedule = 2.0,
+  n0: int = 10,
+  *,
+  eps: ScalarOrSchedule = 1e-12,
+  outlier_threshold: ScalarOrSchedule | None = 2.0,
+  robust: bool | None = None,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Element-wise vSGD-l with adaptive memory (Schaul, Zhang & LeCun 2013; SPEC §5.2-5.6).
 
@@ -225,21 +225,21 @@ def scale_by_vsgd(
       return _core.zeros_like(p, _sdtype(p))
 
     return ScaleByVsgdState(
-        count=_core.count_zero(),
-        gbar=jax.tree.map(zeros, params),
-        vbar=jax.tree.map(zeros, params),
-        hbar=jax.tree.map(zeros, params),
-        vhbar=jax.tree.map(zeros, params),
-        tau=jax.tree.map(lambda p: _core.full_like(p, 1, _sdtype(p)), params),
+      count=_core.count_zero(),
+      gbar=jax.tree.map(zeros, params),
+      vbar=jax.tree.map(zeros, params),
+      hbar=jax.tree.map(zeros, params),
+      vhbar=jax.tree.map(zeros, params),
+      tau=jax.tree.map(lambda p: _core.full_like(p, 1, _sdtype(p)), params),
     )
 
   def update_fn(updates, state, params=None, *, grad_fn=None, curvature=None, **extra_args):
     del extra_args
     if grad_fn is None and curvature is None:
       raise ValueError(
-          "scale_by_vsgd needs a curvature source: pass the extra argument `grad_fn` (a function "
-          "params -> gradient on the same mini-batch, for finite differences) or `curvature` (a "
-          "non-negative diagonal estimate), e.g. update(grads, state, params, grad_fn=grad_fn)"
+        "scale_by_vsgd needs a curvature source: pass the extra argument `grad_fn` (a function "
+        "params -> gradient on the same mini-batch, for finite differences) or `curvature` (a "
+        "non-negative diagonal estimate), e.g. update(grads, state, params, grad_fn=grad_fn)"
       )
     if grad_fn is not None and curvature is not None:
       raise ValueError("scale_by_vsgd: pass only one of `grad_fn` and `curvature`, not both")
@@ -315,29 +315,32 @@ def scale_by_vsgd(
       tau_s = (1 - r) * tau + 1
       out = jnp.where(in_init, 0, eta * gc)
 
-      new = [jnp.where(in_init, i, s) for i, s in
-             ((gb_i, gb_s), (vb_i, vb_s), (hb_i, hb_s), (vhb_i, vhb_s), (tau_i, tau_s))]
+      new = [
+        jnp.where(in_init, i, s)
+        for i, s in ((gb_i, gb_s), (vb_i, vb_s), (hb_i, hb_s), (vhb_i, vhb_s), (tau_i, tau_s))
+      ]
       return (out.astype(g.dtype), *(x.astype(d) for x, d in zip(new, stored, strict=True)))
 
-    tuples = jax.tree.map(leaf, updates, state.gbar, state.vbar, state.hbar, state.vhbar,
-                          state.tau, *extra)
+    tuples = jax.tree.map(
+      leaf, updates, state.gbar, state.vbar, state.hbar, state.vhbar, state.tau, *extra
+    )
     out, gbar, vbar, hbar, vhbar, tau = _core.unzip(tuples, updates, 6)
     return out, ScaleByVsgdState(
-        count=_core.safe_increment(count), gbar=gbar, vbar=vbar, hbar=hbar, vhbar=vhbar, tau=tau
+      count=_core.safe_increment(count), gbar=gbar, vbar=vbar, hbar=hbar, vhbar=vhbar, tau=tau
     )
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def vsgd(
-    learning_rate: ScalarOrSchedule = 1.0,
-    c: ScalarOrSchedule = 2.0,
-    n0: int = 10,
-    *,
-    eps: ScalarOrSchedule = 1e-12,
-    outlier_threshold: ScalarOrSchedule | None = 2.0,
-    robust: bool | None = None,
-    accumulator_dtype: Any = None,
+  learning_rate: ScalarOrSchedule = 1.0,
+  c: ScalarOrSchedule = 2.0,
+  n0: int = 10,
+  *,
+  eps: ScalarOrSchedule = 1e-12,
+  outlier_threshold: ScalarOrSchedule | None = 2.0,
+  robust: bool | None = None,
+  accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""vSGD, "no more pesky learning rates": :math:`\theta \leftarrow \theta - \epsilon\,\eta g`.
 
@@ -380,7 +383,13 @@ def vsgd(
   """
   _core.check_range("learning_rate", learning_rate, 0.0, None)
   return optax.chain(
-      scale_by_vsgd(c, n0, eps=eps, outlier_threshold=outlier_threshold, robust=robust,
-                    accumulator_dtype=accumulator_dtype),
-      optax.scale_by_learning_rate(learning_rate),
+    scale_by_vsgd(
+      c,
+      n0,
+      eps=eps,
+      outlier_threshold=outlier_threshold,
+      robust=robust,
+      accumulator_dtype=accumulator_dtype,
+    ),
+    optax.scale_by_learning_rate(learning_rate),
   )

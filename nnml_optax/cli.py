@@ -61,45 +61,69 @@ def _parser() -> argparse.ArgumentParser:
 
   methods_help = "\n".join(f"  {m.name:17s} {m.help}" for m in _compare.METHODS.values())
   ap = argparse.ArgumentParser(
-      prog="nnml-optax",
-      description="Hinton's lecture 6 methods as optax transforms: race them, see the demos.",
+    prog="nnml-optax",
+    description="Hinton's lecture 6 methods as optax transforms: race them, see the demos.",
   )
   sub = ap.add_subparsers(dest="command", required=True)
   cmp = sub.add_parser(
-      "compare",
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      help="train one Flax NNX MLP on the bundled digits with every method",
-      description=(
-          "Trains the same fan-in initialised tanh MLP (64-100-10) on scikit-learn's bundled 8x8\n"
-          "digits (PCA-whitened, lecture 6b) once per method; prints a table, writes results.json\n"
-          "and compare.png (training loss vs update, log scale, and validation accuracy).\n\n"
-          f"methods (defaults):\n{methods_help}"
-      ),
+    "compare",
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    help="train one Flax NNX MLP on the bundled digits with every method",
+    description=(
+      "Trains the same fan-in initialised tanh MLP (64-100-10) on scikit-learn's bundled 8x8\n"
+      "digits (PCA-whitened, lecture 6b) once per method; prints a table, writes results.json\n"
+      "and compare.png (training loss vs update, log scale, and validation accuracy).\n\n"
+      f"methods (defaults):\n{methods_help}"
+    ),
   )
-  cmp.add_argument("--methods", default=",".join(_compare.METHODS),
-                   help="comma-separated subset of the methods (default: all)")
-  cmp.add_argument("--steps", type=_positive_int("--steps"), default=_compare.DEFAULT_STEPS,
-                   help=f"updates per method (default {_compare.DEFAULT_STEPS})")
-  cmp.add_argument("--batch-size", type=_positive_int("--batch-size"),
-                   default=_compare.DEFAULT_BATCH,
-                   help=f"mini-batch size (default {_compare.DEFAULT_BATCH}; full-batch methods "
-                   "use the whole training set)")
-  cmp.add_argument("--seed", type=_nonneg_int, default=0, help="seed (default 0): same seed, "
-                   "same numbers")
-  cmp.add_argument("--out", type=Path, default=Path("nnml-optax-results"),
-                   help="output directory (default ./nnml-optax-results/)")
+  cmp.add_argument(
+    "--methods",
+    default=",".join(_compare.METHODS),
+    help="comma-separated subset of the methods (default: all)",
+  )
+  cmp.add_argument(
+    "--steps",
+    type=_positive_int("--steps"),
+    default=_compare.DEFAULT_STEPS,
+    help=f"updates per method (default {_compare.DEFAULT_STEPS})",
+  )
+  cmp.add_argument(
+    "--batch-size",
+    type=_positive_int("--batch-size"),
+    default=_compare.DEFAULT_BATCH,
+    help=f"mini-batch size (default {_compare.DEFAULT_BATCH}; full-batch methods "
+    "use the whole training set)",
+  )
+  cmp.add_argument(
+    "--seed", type=_nonneg_int, default=0, help="seed (default 0): same seed, same numbers"
+  )
+  cmp.add_argument(
+    "--out",
+    type=Path,
+    default=Path("nnml-optax-results"),
+    help="output directory (default ./nnml-optax-results/)",
+  )
   cmp.add_argument("--no-plot", action="store_true", help="do not write compare.png")
-  cmp.add_argument("--target-loss", type=_positive_float, default=_compare.DEFAULT_TARGET,
-                   help=f"training loss for 'steps to target' (default {_compare.DEFAULT_TARGET})")
-  cmp.add_argument("--eval-every", type=_positive_int("--eval-every"), default=25,
-                   help="evaluate every N updates (default 25)")
+  cmp.add_argument(
+    "--target-loss",
+    type=_positive_float,
+    default=_compare.DEFAULT_TARGET,
+    help=f"training loss for 'steps to target' (default {_compare.DEFAULT_TARGET})",
+  )
+  cmp.add_argument(
+    "--eval-every",
+    type=_positive_int("--eval-every"),
+    default=25,
+    help="evaluate every N updates (default 25)",
+  )
   cmp.add_argument("--quiet", action="store_true", help="no progress bars")
 
   demo = sub.add_parser("demo", help="one of the lecture's demonstrations (writes a PNG)")
   demo.add_argument("name", choices=DEMOS)
   demo.add_argument("--out", type=Path, default=Path("nnml-optax-results"))
-  demo.add_argument("--steps", type=_positive_int("--steps"), default=None,
-                    help="updates (default: the demo's own)")
+  demo.add_argument(
+    "--steps", type=_positive_int("--steps"), default=None, help="updates (default: the demo's own)"
+  )
   demo.add_argument("--seed", type=_nonneg_int, default=0)
 
   sub.add_parser("methods", help="list the methods of 'compare' with their settings")
@@ -123,8 +147,8 @@ def _compare_cmd(ap, args) -> int:
   unknown = [m for m in names if m not in _compare.METHODS]
   if unknown or not names:
     ap.error(
-        f"--methods: unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-        f"choose from {', '.join(_compare.METHODS)}"
+      f"--methods: unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+      f"choose from {', '.join(_compare.METHODS)}"
     )
   _check_out(ap, args.out)
   try:
@@ -139,8 +163,14 @@ def _compare_cmd(ap, args) -> int:
     method = _compare.METHODS[name]
     bar = None
     if tqdm is not None and not args.quiet:
-      bar = tqdm(total=args.steps, desc=f"{name:17s}", unit="step", leave=True,
-                 file=sys.stderr, dynamic_ncols=True)
+      bar = tqdm(
+        total=args.steps,
+        desc=f"{name:17s}",
+        unit="step",
+        leave=True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+      )
     last = [0]
 
     def progress(t, bar=bar, last=last):
@@ -149,8 +179,14 @@ def _compare_cmd(ap, args) -> int:
         last[0] = t
 
     r = _compare.train_one(
-        method, data, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-        target=args.target_loss, eval_every=args.eval_every, progress=progress,
+      method,
+      data,
+      steps=args.steps,
+      batch_size=args.batch_size,
+      seed=args.seed,
+      target=args.target_loss,
+      eval_every=args.eval_every,
+      progress=progress,
     )
     if bar is not None:
       bar.close()
@@ -158,24 +194,27 @@ def _compare_cmd(ap, args) -> int:
   total = time.perf_counter() - t0
   text = _compare.table(results, args.target_loss)
   print(text)
-  print(f"\n{len(results)} methods, {args.steps} updates each, batch {args.batch_size}, "
-        f"seed {args.seed}: {total:.1f} s")
+  print(
+    f"\n{len(results)} methods, {args.steps} updates each, batch {args.batch_size}, "
+    f"seed {args.seed}: {total:.1f} s"
+  )
   meta = {
-      "command": "nnml-optax compare " + " ".join(sys.argv[2:]),
-      "steps": args.steps,
-      "batch_size": args.batch_size,
-      "seed": args.seed,
-      "target_loss": args.target_loss,
-      "dataset": "scikit-learn digits (8x8), PCA-whitened (99% variance), 60/20/20 split",
-      "model": "Flax NNX MLP 64-100-10, tanh, fan-in initialisation",
+    "command": "nnml-optax compare " + " ".join(sys.argv[2:]),
+    "steps": args.steps,
+    "batch_size": args.batch_size,
+    "seed": args.seed,
+    "target_loss": args.target_loss,
+    "dataset": "scikit-learn digits (8x8), PCA-whitened (99% variance), 60/20/20 split",
+    "model": "Flax NNX MLP 64-100-10, tanh, fan-in initialisation",
   }
   (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
   (args.out / "results.txt").write_text(text + "\n")
   print(f"wrote {args.out / 'results.json'}")
   if not args.no_plot:
     png = args.out / "compare.png"
-    _compare.plot(results, png, f"nnml-optax compare: digits MLP, {args.steps} updates, "
-                  f"batch {args.batch_size}")
+    _compare.plot(
+      results, png, f"nnml-optax compare: digits MLP, {args.steps} updates, batch {args.batch_size}"
+    )
     print(f"wrote {png}")
   return 0
 

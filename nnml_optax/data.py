@@ -31,7 +31,7 @@ def _host_rng(key: jax.Array) -> np.random.Generator:
 
 
 def _balanced_order(
-    rng: np.random.Generator, labels: np.ndarray, num_classes: int, batch_size: int
+  rng: np.random.Generator, labels: np.ndarray, num_classes: int, batch_size: int
 ) -> list[np.ndarray]:
   """Index batches whose count of every class is the floor or ceiling of its proportional share.
 
@@ -67,8 +67,8 @@ def _balanced_order(
   pools = [rng.permutation(members) for members in by_class]
   starts = np.concatenate([np.zeros((1, num_classes), np.int64), np.cumsum(per_batch, axis=0)])
   batches = [
-      np.concatenate([pools[c][starts[i, c] : starts[i + 1, c]] for c in range(num_classes)])
-      for i in range(num_batches)
+    np.concatenate([pools[c][starts[i, c] : starts[i + 1, c]] for c in range(num_classes)])
+    for i in range(num_batches)
   ]
   full_order = rng.permutation(num_full)
   batches = [batches[i] for i in full_order] + batches[num_full:]  # the partial batch stays last
@@ -76,14 +76,14 @@ def _balanced_order(
 
 
 def minibatches(
-    key: jax.Array,
-    x: Any,
-    y: Any,
-    batch_size: int,
-    *,
-    balanced: bool = False,
-    drop_remainder: bool = False,
-    num_epochs: int | None = 1,
+  key: jax.Array,
+  x: Any,
+  y: Any,
+  batch_size: int,
+  *,
+  balanced: bool = False,
+  drop_remainder: bool = False,
+  num_epochs: int | None = 1,
 ) -> Iterator[tuple[Any, Any]]:
   r"""Shuffled epochs of mini-batches ``(x[idx], y[idx])`` (lecture 6a).
 
@@ -149,8 +149,8 @@ def minibatches(
     if y is None or len(y.shape) != 1:
       shape = None if y is None else tuple(y.shape)
       raise ValueError(
-          "balanced=True needs class labels y of shape (n,) (argmax one-hot targets first); got "
-          f"{'None' if y is None else f'shape {shape}'}"
+        "balanced=True needs class labels y of shape (n,) (argmax one-hot targets first); got "
+        f"{'None' if y is None else f'shape {shape}'}"
       )
     classes, labels = np.unique(np.asarray(y), return_inverse=True)
     labels, num_classes = labels.reshape(-1), len(classes)
@@ -176,7 +176,7 @@ def minibatches(
 
 
 def load_digits(
-    validation: float = 0.2, test: float = 0.2, *, seed: int = 0
+  validation: float = 0.2, test: float = 0.2, *, seed: int = 0
 ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
   """scikit-learn's bundled 8x8 handwritten digits, split into train / validation / test.
 
@@ -212,13 +212,13 @@ def load_digits(
   _core.check_int("seed", seed, 0)
   if validation + test >= 1.0:
     raise ValueError(
-        f"validation + test must be < 1 to leave training data; got {validation} + {test}"
+      f"validation + test must be < 1 to leave training data; got {validation} + {test}"
     )
   try:
     from sklearn import datasets
   except ImportError as e:
     raise ImportError(
-        "load_digits needs scikit-learn: install it with pip install 'nnml-optax[examples]'"
+      "load_digits needs scikit-learn: install it with pip install 'nnml-optax[examples]'"
     ) from e
   bunch = datasets.load_digits()
   x = np.asarray(bunch.data, np.float32)

@@ -69,7 +69,7 @@ def fan_in(scale: float = 1.0, distribution: str = "normal") -> jax.nn.initializ
   _core.check_range("scale", scale, 0.0, None, lo_open=True, schedule=False)
   _core.check_choice("distribution", distribution, _DISTRIBUTIONS)
   return jax.nn.initializers.variance_scaling(
-      float(scale) ** 2, "fan_in", distribution, in_axis=-2, out_axis=-1
+    float(scale) ** 2, "fan_in", distribution, in_axis=-2, out_axis=-1
   )
 
 
@@ -154,8 +154,8 @@ def sparse(num_nonzero: int = 15, scale: float = 1.0) -> jax.nn.initializers.Ini
     shape = tuple(int(d) for d in shape)
     if len(shape) < 2:
       raise ValueError(
-          f"sparse initialization needs a kernel with at least two axes (..., in, out); got shape "
-          f"{shape} (initialize biases with zeros, or 0.5 for tanh units)"
+        f"sparse initialization needs a kernel with at least two axes (..., in, out); got shape "
+        f"{shape} (initialize biases with zeros, or 0.5 for tanh units)"
       )
     if 0 in shape:
       raise ValueError(f"shape must have no zero-sized axis; got {shape}")

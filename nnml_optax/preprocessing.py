@@ -35,9 +35,9 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 @functools.partial(
-    jax.tree_util.register_dataclass,
-    data_fields=["mean", "variance", "scale", "components"],
-    meta_fields=["method"],
+  jax.tree_util.register_dataclass,
+  data_fields=["mean", "variance", "scale", "components"],
+  meta_fields=["method"],
 )
 @dataclasses.dataclass(frozen=True)
 class Whitening:
@@ -69,8 +69,8 @@ def _check_keep(keep: Any, method: str) -> None:
     raise ValueError(f"keep only applies to method='pca'; got keep={keep!r} with method={method!r}")
   if isinstance(keep, bool) or not isinstance(keep, numbers.Real):
     raise TypeError(
-        f"keep must be None, an int (a number of components) or a float in (0, 1] (a fraction of "
-        f"the variance); got {type(keep).__name__} {keep!r}"
+      f"keep must be None, an int (a number of components) or a float in (0, 1] (a fraction of "
+      f"the variance); got {type(keep).__name__} {keep!r}"
     )
   if isinstance(keep, numbers.Integral):
     _core.check_int("keep", keep, 1)
@@ -125,12 +125,12 @@ def _moments(x: Any, chunk: int, full: bool):
 
 
 def fit_whitening(
-    x: Any,
-    method: str = "standardize",
-    keep: int | float | None = None,
-    eps: float = 1e-5,
-    *,
-    chunk_size: int | None = None,
+  x: Any,
+  method: str = "standardize",
+  keep: int | float | None = None,
+  eps: float = 1e-5,
+  *,
+  chunk_size: int | None = None,
 ) -> Whitening:
   r"""Fits a shift / scale / decorrelation of the inputs on the training set ``x`` (lecture 6b).
 
@@ -206,7 +206,7 @@ def fit_whitening(
   if x.ndim != 2:
     raise ValueError(f"x must be two-dimensional (n examples, d features); got shape {x.shape}")
   if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
-      jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
+    jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
   ):
     raise TypeError(f"x must be real (floating or integer); got dtype {x.dtype}")
   n, d = x.shape
@@ -248,8 +248,8 @@ def fit_whitening(
     if k > n - 1:
       hint = "pass keep <= n - 1 or more rows" if method == "pca" else "use more rows than columns"
       raise ValueError(
-          f"x has {n} rows, so its covariance has rank at most {n - 1}, fewer than the {k} "
-          f"components method={method!r} needs; {hint}"
+        f"x has {n} rows, so its covariance has rank at most {n - 1}, fewer than the {k} "
+        f"components method={method!r} needs; {hint}"
       )
     variance, components = lam[:k], vecs[:, :k]
 
@@ -257,13 +257,11 @@ def fit_whitening(
     tol = (d * float(jnp.finfo(ct).eps) * float(jnp.max(variance))) if full else 0.0
     if not bool(jnp.all(variance > tol)):
       raise ValueError(
-          "x has a direction of (numerically) zero variance that would be divided by 0; pass "
-          "eps > 0" + (" or a smaller keep" if method == "pca" else "")
+        "x has a direction of (numerically) zero variance that would be divided by 0; pass "
+        "eps > 0" + (" or a smaller keep" if method == "pca" else "")
       )
   scale = jnp.sqrt(variance + jnp.asarray(eps, ct))
-  return Whitening(
-      method=method, mean=mean, variance=variance, scale=scale, components=components
-  )
+  return Whitening(method=method, mean=mean, variance=variance, scale=scale, components=components)
 
 
 def _out_dtype(x: jax.Array, params: Whitening) -> jnp.dtype:

@@ -19,11 +19,11 @@ __all__ = ["momentum_ramp", "sutskever_momentum"]
 
 
 def momentum_ramp(
-    init_value: float = 0.5,
-    end_value: float = 0.9,
-    *,
-    transition_steps: int,
-    transition_begin: int = 0,
+  init_value: float = 0.5,
+  end_value: float = 0.9,
+  *,
+  transition_steps: int,
+  transition_begin: int = 0,
 ) -> optax.Schedule:
   r"""The lecture's momentum ramp: start small, then raise smoothly to the final value (6c).
 
@@ -60,21 +60,21 @@ def momentum_ramp(
   _core.check_int("transition_steps", transition_steps, 1)
   _core.check_int("transition_begin", transition_begin, 0)
   inner = optax.linear_schedule(
-      init_value=float(init_value),
-      end_value=float(end_value),
-      transition_steps=int(transition_steps),
-      transition_begin=int(transition_begin),
+    init_value=float(init_value),
+    end_value=float(end_value),
+    transition_steps=int(transition_steps),
+    transition_begin=int(transition_begin),
   )
   return lambda count: jnp.asarray(inner(count), jnp.float32)
 
 
 def sutskever_momentum(
-    mu_max: float = 0.99,
-    period: int = 250,
-    *,
-    total_steps: int | None = None,
-    final_momentum: float = 0.9,
-    final_steps: int = 1000,
+  mu_max: float = 0.99,
+  period: int = 250,
+  *,
+  total_steps: int | None = None,
+  final_momentum: float = 0.9,
+  final_steps: int = 1000,
 ) -> optax.Schedule:
   r"""Sutskever et al.'s momentum schedule (ICML 2013, Eq. 5), with its optional final phase.
 
@@ -122,7 +122,7 @@ def sutskever_momentum(
     _core.check_int("total_steps", total_steps, 1)
     if total_steps < final_steps:
       raise ValueError(
-          f"total_steps must be >= final_steps (= {final_steps}); got total_steps={total_steps}"
+        f"total_steps must be >= final_steps (= {final_steps}); got total_steps={total_steps}"
       )
   mu_max_f, final_f = float(mu_max), float(final_momentum)
   period_i = int(period)

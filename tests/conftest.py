@@ -10,7 +10,7 @@ if "xla_force_host_platform_device_count" not in _flags:
 import hypothesis  # noqa: E402
 
 hypothesis.settings.register_profile(
-    "ci", max_examples=200, deadline=None, derandomize=True, print_blob=True
+  "ci", max_examples=200, deadline=None, derandomize=True, print_blob=True
 )
 hypothesis.settings.register_profile("dev", max_examples=200, deadline=None)
 hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "dev")

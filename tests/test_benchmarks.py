@@ -22,9 +22,26 @@ def _bench_on_path():
 def test_step_time_smoke(tmp_path):
   import step_time
 
-  rc = step_time.main(["--leaves", "4", "--params", "4096", "--iters", "2", "--compile-leaves",
-                       "8", "--only", "rprop(irprop-)", "--only", "momentum", "--out",
-                       str(tmp_path), "--machine", "smoke"])
+  rc = step_time.main(
+    [
+      "--leaves",
+      "4",
+      "--params",
+      "4096",
+      "--iters",
+      "2",
+      "--compile-leaves",
+      "8",
+      "--only",
+      "rprop(irprop-)",
+      "--only",
+      "momentum",
+      "--out",
+      str(tmp_path),
+      "--machine",
+      "smoke",
+    ]
+  )
   assert rc == 0
   data = json.loads((tmp_path / "smoke.json").read_text())
   names = [r["name"] for r in data["rows"]]
@@ -36,9 +53,9 @@ def test_step_time_smoke(tmp_path):
 
 
 def test_every_case_builds():
-  from cases import CASES
-
   import nnml_optax as nn
+
+  from cases import CASES
 
   for case in CASES:
     case.ours(), case.theirs()
@@ -49,5 +66,7 @@ def test_every_case_builds():
 def test_gpu_script_runs_on_cpu(tmp_path):
   import gpu
 
-  assert gpu.main(["--params", "8000", "--leaves", "2", "--iters", "1", "--out", str(tmp_path)]) == 0
+  assert (
+    gpu.main(["--params", "8000", "--leaves", "2", "--iters", "1", "--out", str(tmp_path)]) == 0
+  )
   assert "copy_bandwidth_GBps" in json.loads((tmp_path / "gpu.json").read_text())["meta"]

@@ -17,8 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 def test_compare_all_methods(tmp_path, capsys):
   from nnml_optax import _compare
 
-  rc = cli.main(["compare", "--steps", "6", "--eval-every", "3", "--out", str(tmp_path),
-                 "--quiet"])
+  rc = cli.main(["compare", "--steps", "6", "--eval-every", "3", "--out", str(tmp_path), "--quiet"])
   assert rc == 0
   out = capsys.readouterr().out
   for name in _compare.METHODS:
@@ -27,8 +26,15 @@ def test_compare_all_methods(tmp_path, capsys):
   data = json.loads((tmp_path / "results.json").read_text())
   assert [r["method"] for r in data["results"]] == list(_compare.METHODS)
   for r in data["results"]:
-    assert {"final_train_loss", "val_accuracy", "test_accuracy", "steps_to_target", "wall_time_s",
-            "state_bytes_per_param", "curve"} <= set(r)
+    assert {
+      "final_train_loss",
+      "val_accuracy",
+      "test_accuracy",
+      "steps_to_target",
+      "wall_time_s",
+      "state_bytes_per_param",
+      "curve",
+    } <= set(r)
     assert r["curve"]["step"][-1] == 6
   png = tmp_path / "compare.png"
   assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
@@ -45,14 +51,14 @@ def test_compare_deterministic(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args,message",
-    [
-        (["compare", "--methods", "sgd,adamw"], "unknown method"),
-        (["compare", "--steps", "0"], "--steps must be an integer >= 1"),
-        (["compare", "--steps", "x"], "--steps must be an integer"),
-        (["compare", "--batch-size", "-3"], "--batch-size"),
-        (["demo", "nope"], "invalid choice"),
-    ],
+  "args,message",
+  [
+    (["compare", "--methods", "sgd,adamw"], "unknown method"),
+    (["compare", "--steps", "0"], "--steps must be an integer >= 1"),
+    (["compare", "--steps", "x"], "--steps must be an integer"),
+    (["compare", "--batch-size", "-3"], "--batch-size"),
+    (["demo", "nope"], "invalid choice"),
+  ],
 )
 def test_bad_arguments_exit_2(args, message, capsys):
   with pytest.raises(SystemExit) as e:
@@ -86,8 +92,10 @@ def test_console_script_no_traceback(tmp_path):
   assert p.returncode == 2 and "Traceback" not in p.stderr and "unknown method" in p.stderr
 
 
-@pytest.mark.parametrize("name,steps", [("ravine", 20), ("rprop-minibatch", 20), ("whitening", None),
-                                        ("momentum-schedule", 12)])
+@pytest.mark.parametrize(
+  "name,steps",
+  [("ravine", 20), ("rprop-minibatch", 20), ("whitening", None), ("momentum-schedule", 12)],
+)
 def test_demos(name, steps, tmp_path, capsys):
   args = ["demo", name, "--out", str(tmp_path)] + (["--steps", str(steps)] if steps else [])
   assert cli.main(args) == 0

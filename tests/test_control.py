@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from references import control as ref
 
 import nnml_optax as nn
+
+from references import control as ref
 
 # ---------------------------------------------------------------------------------------------
 # bold driver
@@ -40,14 +41,19 @@ def _bold_path(tx, w0, steps, dtype):
 
 def test_tv11_exact_float64():
   with jax.enable_x64(True):
-    path, scales, state = _bold_path(optax.chain(nn.sgd(0.9), nn.bold_driver()), 1.0, 6,
-                                     jnp.float64)
+    path, scales, state = _bold_path(
+      optax.chain(nn.sgd(0.9), nn.bold_driver()), 1.0, 6, jnp.float64
+    )
     assert optax.tree.get(state, "driver_scale").dtype == jnp.float64
   np.testing.assert_allclose(path, TV11_PATH, rtol=1e-14, atol=1e-15)
   np.testing.assert_allclose(scales, TV11_SCALES, rtol=1e-15)
   # the numpy reference reproduces TV-11 too
-  np.testing.assert_allclose(ref.bold_driver_run(1.0, lambda w: w * w, lambda w: 2 * w, 0.9, 6),
-                             TV11_PATH, rtol=1e-14, atol=1e-15)
+  np.testing.assert_allclose(
+    ref.bold_driver_run(1.0, lambda w: w * w, lambda w: 2 * w, 0.9, 6),
+    TV11_PATH,
+    rtol=1e-14,
+    atol=1e-15,
+  )
 
 
 def test_tv11_float32_jit():
@@ -94,8 +100,9 @@ def test_tolerance_equality_and_undo_false():
   updates = [np.array([1.0, -2.0])] * 5
   for kw in [dict(), dict(tolerance=0.05), dict(undo=False), dict(undo=False, tolerance=0.05)]:
     out, scales = _stream(nn.bold_driver(**kw), values, updates)
-    r_out, r_scales = ref.bold_driver_stream(values, updates, tol=kw.get("tolerance", 0.0),
-                                             undo=kw.get("undo", True))
+    r_out, r_scales = ref.bold_driver_stream(
+      values, updates, tol=kw.get("tolerance", 0.0), undo=kw.get("undo", True)
+    )
     np.testing.assert_allclose(scales, r_scales, rtol=1e-6)
     np.testing.assert_allclose(np.stack(out), np.stack(r_out), rtol=1e-6)
   # equality is success; 1.03 is a rise without tolerance, accepted with 5 %
@@ -132,8 +139,9 @@ def test_non_finite_value_counts_as_a_rise():
 
 N_STREAM = 10
 _values = st.lists(
-    st.one_of(st.floats(-3, 3, width=32), st.sampled_from([math.nan, math.inf])),
-    min_size=N_STREAM, max_size=N_STREAM,
+  st.one_of(st.floats(-3, 3, width=32), st.sampled_from([math.nan, math.inf])),
+  min_size=N_STREAM,
+  max_size=N_STREAM,
 )
 
 
@@ -157,15 +165,19 @@ def bold_scan():
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    values=_values,
-    rho=st.floats(1.01, 2.0), sigma=st.floats(0.1, 0.9), tol=st.sampled_from([0.0, 0.01, 0.3]),
-    undo=st.booleans(), seed=st.integers(0, 2**16),
+  values=_values,
+  rho=st.floats(1.01, 2.0),
+  sigma=st.floats(0.1, 0.9),
+  tol=st.sampled_from([0.0, 0.01, 0.3]),
+  undo=st.booleans(),
+  seed=st.integers(0, 2**16),
 )
 def test_bold_driver_matches_reference(bold_scan, values, rho, sigma, tol, undo, seed):
   updates = np.random.default_rng(seed).normal(size=(N_STREAM, 3))
   with jax.enable_x64(True):
-    steps, scales = bold_scan(jnp.asarray(values, jnp.float64), jnp.asarray(updates), rho, sigma,
-                              tol, undo)
+    steps, scales = bold_scan(
+      jnp.asarray(values, jnp.float64), jnp.asarray(updates), rho, sigma, tol, undo
+    )
   r_steps, r_scales = ref.bold_driver_stream(values, updates, rho, sigma, tol, undo)
   np.testing.assert_allclose(np.asarray(scales), r_scales, rtol=1e-13)
   np.testing.assert_allclose(np.asarray(steps), np.stack(r_steps), rtol=1e-13, atol=1e-15)
@@ -179,18 +191,22 @@ def test_bold_driver_missing_or_bad_value():
   with pytest.raises(ValueError, match="value"):
     tx.update(jnp.ones(2), state, value=jnp.ones(2))
   with pytest.raises(ValueError, match="value"):  # also inside a chain (extra args forwarded)
-    optax.chain(nn.sgd(0.1), tx).update(jnp.ones(2), optax.chain(nn.sgd(0.1), tx).init(
-        jnp.zeros(2)))
+    optax.chain(nn.sgd(0.1), tx).update(
+      jnp.ones(2), optax.chain(nn.sgd(0.1), tx).init(jnp.zeros(2))
+    )
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(increase=1.0), "increase"), (dict(increase=0.9), "increase"),
-        (dict(decrease=0.0), "decrease"), (dict(decrease=1.0), "decrease"),
-        (dict(decrease=1.5), "decrease"), (dict(tolerance=-0.1), "tolerance"),
-        (dict(increase=lambda c: 0.5), "increase"),
-    ],
+  "kwargs, name",
+  [
+    (dict(increase=1.0), "increase"),
+    (dict(increase=0.9), "increase"),
+    (dict(decrease=0.0), "decrease"),
+    (dict(decrease=1.0), "decrease"),
+    (dict(decrease=1.5), "decrease"),
+    (dict(tolerance=-0.1), "tolerance"),
+    (dict(increase=lambda c: 0.5), "increase"),
+  ],
 )
 def test_bold_driver_bad_input(kwargs, name):
   with pytest.raises(ValueError, match=name):
@@ -207,54 +223,156 @@ def test_bold_driver_undo_must_be_bool():
 # ---------------------------------------------------------------------------------------------
 
 V12 = [1.0, 0.9, 0.95, 0.92, 0.91, 0.905, 0.95, 0.8, 0.85, 0.86, 0.87, 0.88]
-WALK = [5.0, 5.09, 5.008, 4.741, 4.604, 4.307, 4.325, 4.727, 4.579, 4.393, 4.54, 4.647, 4.679,
-        4.399, 4.391, 4.599, 4.196, 4.059, 3.488, 3.102, 2.549, 2.478, 2.098, 2.18, 2.227, 2.171,
-        1.416, 1.254, 1.239, 1.273, 0.814, 0.671, 0.377, 0.135, 0.453, 0.211, 0.201, 0.466,
-        0.291, 0.258]  # a rounded random walk (numpy seed 7)
+WALK = [
+  5.0,
+  5.09,
+  5.008,
+  4.741,
+  4.604,
+  4.307,
+  4.325,
+  4.727,
+  4.579,
+  4.393,
+  4.54,
+  4.647,
+  4.679,
+  4.399,
+  4.391,
+  4.599,
+  4.196,
+  4.059,
+  3.488,
+  3.102,
+  2.549,
+  2.478,
+  2.098,
+  2.18,
+  2.227,
+  2.171,
+  1.416,
+  1.254,
+  1.239,
+  1.273,
+  0.814,
+  0.671,
+  0.377,
+  0.135,
+  0.453,
+  0.211,
+  0.201,
+  0.466,
+  0.291,
+  0.258,
+]  # a rounded random walk (numpy seed 7)
 
 # (values, our kwargs, the torch kwargs that produced the lrs, torch lr after each step())
 TORCH_CASES = {
-    "tv12": (V12, dict(factor=0.5, patience=2, cooldown=1, rtol=1e-4),
-             "factor=0.5, patience=2, cooldown=1, threshold=1e-4",
-             [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]),
-    "patience0": ([1, 0.9, 0.95, 0.8, 0.85], dict(factor=0.5, patience=0, rtol=1e-4),
-                  "factor=0.5, patience=0, threshold=1e-4", [1.0, 1.0, 0.5, 0.5, 0.25]),
-    "patience1": ([1, 0.9, 0.95, 0.8, 0.85], dict(factor=0.5, patience=1, rtol=1e-4),
-                  "factor=0.5, patience=1, threshold=1e-4", [1.0] * 5),
-    "min_scale_cooldown": (
-        WALK, dict(factor=0.5, patience=3, cooldown=2, rtol=1e-3, min_scale=0.02),
-        "factor=0.5, patience=3, cooldown=2, threshold=1e-3, min_lr=0.02",
-        [1.0] * 9 + [0.5] * 6 + [0.25] * 22 + [0.125] * 3),
-    "default_factor": (
-        [*V12, 0.9, 0.9, 0.9, 0.9, 0.9], dict(patience=1),
-        "patience=1 (factor=0.1, threshold=1e-4)",
-        [1.0, 1.0, 1.0, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002,
-         0.010000000000000002, 0.010000000000000002, 0.0010000000000000002,
-         0.0010000000000000002, 0.00010000000000000003, 0.00010000000000000003,
-         1.0000000000000004e-05, 1.0000000000000004e-05, 1.0000000000000004e-06,
-         1.0000000000000004e-06]),
-    # mode="max": torch's relative rule best*(1+threshold) is right for positive metrics
-    "max": (WALK[:25], dict(factor=0.1, patience=2, rtol=1e-3, mode="max"),
-            "mode='max', factor=0.1, patience=2, threshold=1e-3",
-            [1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002,
-             0.010000000000000002, 0.0010000000000000002, 0.0010000000000000002,
-             0.0010000000000000002, 0.00010000000000000003, 0.00010000000000000003,
-             0.00010000000000000003, 1.0000000000000004e-05, 1.0000000000000004e-05,
-             1.0000000000000004e-05, 1.0000000000000004e-06, 1.0000000000000004e-06,
-             1.0000000000000004e-06, 1.0000000000000005e-07, 1.0000000000000005e-07,
-             1.0000000000000005e-07]),
-    # negative values: torch with threshold_mode="abs" (sign-independent) = rtol=0, atol
-    "negative_abs": (
-        [w - 10.0 for w in WALK], dict(factor=0.5, patience=2, cooldown=1, rtol=0.0, atol=0.05),
-        "factor=0.5, patience=2, cooldown=1, threshold=0.05, threshold_mode='abs'",
-        [1.0] * 8 + [0.5] * 4 + [0.25] * 13 + [0.125] * 11 + [0.0625] * 4),
-    # negative values, relative threshold: minimising -m must equal torch maximising m (m > 0),
-    # where torch's relative rule is right; torch's own mode="min" on -m would loosen instead
-    "negative_rel": (
-        [-w for w in WALK], dict(factor=0.5, patience=2, cooldown=1, rtol=1e-3),
-        "mode='max' on -values: factor=0.5, patience=2, cooldown=1, threshold=1e-3",
-        [1.0] * 4 + [0.5] * 4 + [0.25] * 4 + [0.125] * 4 + [0.0625] * 4 + [0.03125] * 4
-        + [0.015625] * 4 + [0.0078125] * 4 + [0.00390625] * 4 + [0.001953125] * 4),
+  "tv12": (
+    V12,
+    dict(factor=0.5, patience=2, cooldown=1, rtol=1e-4),
+    "factor=0.5, patience=2, cooldown=1, threshold=1e-4",
+    [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25],
+  ),
+  "patience0": (
+    [1, 0.9, 0.95, 0.8, 0.85],
+    dict(factor=0.5, patience=0, rtol=1e-4),
+    "factor=0.5, patience=0, threshold=1e-4",
+    [1.0, 1.0, 0.5, 0.5, 0.25],
+  ),
+  "patience1": (
+    [1, 0.9, 0.95, 0.8, 0.85],
+    dict(factor=0.5, patience=1, rtol=1e-4),
+    "factor=0.5, patience=1, threshold=1e-4",
+    [1.0] * 5,
+  ),
+  "min_scale_cooldown": (
+    WALK,
+    dict(factor=0.5, patience=3, cooldown=2, rtol=1e-3, min_scale=0.02),
+    "factor=0.5, patience=3, cooldown=2, threshold=1e-3, min_lr=0.02",
+    [1.0] * 9 + [0.5] * 6 + [0.25] * 22 + [0.125] * 3,
+  ),
+  "default_factor": (
+    [*V12, 0.9, 0.9, 0.9, 0.9, 0.9],
+    dict(patience=1),
+    "patience=1 (factor=0.1, threshold=1e-4)",
+    [
+      1.0,
+      1.0,
+      1.0,
+      0.1,
+      0.1,
+      0.010000000000000002,
+      0.010000000000000002,
+      0.010000000000000002,
+      0.010000000000000002,
+      0.0010000000000000002,
+      0.0010000000000000002,
+      0.00010000000000000003,
+      0.00010000000000000003,
+      1.0000000000000004e-05,
+      1.0000000000000004e-05,
+      1.0000000000000004e-06,
+      1.0000000000000004e-06,
+    ],
+  ),
+  # mode="max": torch's relative rule best*(1+threshold) is right for positive metrics
+  "max": (
+    WALK[:25],
+    dict(factor=0.1, patience=2, rtol=1e-3, mode="max"),
+    "mode='max', factor=0.1, patience=2, threshold=1e-3",
+    [
+      1.0,
+      1.0,
+      1.0,
+      1.0,
+      0.1,
+      0.1,
+      0.1,
+      0.010000000000000002,
+      0.010000000000000002,
+      0.010000000000000002,
+      0.0010000000000000002,
+      0.0010000000000000002,
+      0.0010000000000000002,
+      0.00010000000000000003,
+      0.00010000000000000003,
+      0.00010000000000000003,
+      1.0000000000000004e-05,
+      1.0000000000000004e-05,
+      1.0000000000000004e-05,
+      1.0000000000000004e-06,
+      1.0000000000000004e-06,
+      1.0000000000000004e-06,
+      1.0000000000000005e-07,
+      1.0000000000000005e-07,
+      1.0000000000000005e-07,
+    ],
+  ),
+  # negative values: torch with threshold_mode="abs" (sign-independent) = rtol=0, atol
+  "negative_abs": (
+    [w - 10.0 for w in WALK],
+    dict(factor=0.5, patience=2, cooldown=1, rtol=0.0, atol=0.05),
+    "factor=0.5, patience=2, cooldown=1, threshold=0.05, threshold_mode='abs'",
+    [1.0] * 8 + [0.5] * 4 + [0.25] * 13 + [0.125] * 11 + [0.0625] * 4,
+  ),
+  # negative values, relative threshold: minimising -m must equal torch maximising m (m > 0),
+  # where torch's relative rule is right; torch's own mode="min" on -m would loosen instead
+  "negative_rel": (
+    [-w for w in WALK],
+    dict(factor=0.5, patience=2, cooldown=1, rtol=1e-3),
+    "mode='max' on -values: factor=0.5, patience=2, cooldown=1, threshold=1e-3",
+    [1.0] * 4
+    + [0.5] * 4
+    + [0.25] * 4
+    + [0.125] * 4
+    + [0.0625] * 4
+    + [0.03125] * 4
+    + [0.015625] * 4
+    + [0.0078125] * 4
+    + [0.00390625] * 4
+    + [0.001953125] * 4,
+  ),
 }
 
 
@@ -310,8 +428,9 @@ N_PLATEAU = 16
 @pytest.fixture(scope="module")
 def plateau_scan():
   def run(values, factor, patience, cooldown, min_scale, rtol, atol, mode):
-    tx = nn.reduce_on_plateau(factor, patience, cooldown=cooldown, min_scale=min_scale,
-                              rtol=rtol, atol=atol, mode=mode)
+    tx = nn.reduce_on_plateau(
+      factor, patience, cooldown=cooldown, min_scale=min_scale, rtol=rtol, atol=atol, mode=mode
+    )
 
     def body(state, m):
       _, state = tx.update(jnp.zeros([1], values.dtype), state, value=m)
@@ -324,30 +443,36 @@ def plateau_scan():
 
 
 _plateau_values = st.lists(
-    st.one_of(st.sampled_from([1.0, 1.0001, 0.9999, -1.0, 0.0, math.nan]),
-              st.floats(-2, 2, width=32)),
-    min_size=N_PLATEAU, max_size=N_PLATEAU,
+  st.one_of(
+    st.sampled_from([1.0, 1.0001, 0.9999, -1.0, 0.0, math.nan]), st.floats(-2, 2, width=32)
+  ),
+  min_size=N_PLATEAU,
+  max_size=N_PLATEAU,
 )
 
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    values=_plateau_values, factor=st.floats(0.05, 0.95), patience=st.integers(0, 3),
-    cooldown=st.integers(0, 2), min_scale=st.sampled_from([0.0, 0.3]),
-    rtol=st.sampled_from([0.0, 1e-4, 0.1]), atol=st.sampled_from([0.0, 0.01]),
-    mode=st.sampled_from(["min", "max"]),
+  values=_plateau_values,
+  factor=st.floats(0.05, 0.95),
+  patience=st.integers(0, 3),
+  cooldown=st.integers(0, 2),
+  min_scale=st.sampled_from([0.0, 0.3]),
+  rtol=st.sampled_from([0.0, 1e-4, 0.1]),
+  atol=st.sampled_from([0.0, 0.01]),
+  mode=st.sampled_from(["min", "max"]),
 )
 def test_plateau_matches_reference_and_is_sign_symmetric(
-    plateau_scan, values, factor, patience, cooldown, min_scale, rtol, atol, mode
+  plateau_scan, values, factor, patience, cooldown, min_scale, rtol, atol, mode
 ):
   with jax.enable_x64(True):
     v = jnp.asarray(values, jnp.float64)
     scales, bests = plateau_scan(v, factor, patience, cooldown, min_scale, rtol, atol, mode)
     flipped = "max" if mode == "min" else "min"
-    m_scales, m_bests = plateau_scan(-v, factor, patience, cooldown, min_scale, rtol, atol,
-                                     flipped)
-  r_scales, r_bests = ref.reduce_on_plateau(values, factor, patience, cooldown, min_scale, rtol,
-                                            atol, mode)
+    m_scales, m_bests = plateau_scan(-v, factor, patience, cooldown, min_scale, rtol, atol, flipped)
+  r_scales, r_bests = ref.reduce_on_plateau(
+    values, factor, patience, cooldown, min_scale, rtol, atol, mode
+  )
   np.testing.assert_array_equal(np.asarray(scales), r_scales)
   np.testing.assert_array_equal(np.asarray(bests), r_bests)
   # minimising m is maximising -m (the relative threshold uses |best|)
@@ -409,11 +534,13 @@ def _assert_equal(a, b):
 def test_update_plateau_finds_nested_states(wrap):
   params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
   if wrap == "inject":
-    tx = optax.chain(nn.sgd(0.1), optax.inject_hyperparams(nn.reduce_on_plateau,
-                                                           static_args=("mode",))(0.5, 0))
+    tx = optax.chain(
+      nn.sgd(0.1), optax.inject_hyperparams(nn.reduce_on_plateau, static_args=("mode",))(0.5, 0)
+    )
   elif wrap == "masked":
-    tx = optax.chain(nn.sgd(0.1), optax.masked(nn.reduce_on_plateau(0.5, 0),
-                                               {"a": True, "b": False}))
+    tx = optax.chain(
+      nn.sgd(0.1), optax.masked(nn.reduce_on_plateau(0.5, 0), {"a": True, "b": False})
+    )
   elif wrap == "multisteps":
     tx = optax.MultiSteps(optax.chain(nn.sgd(0.1), nn.reduce_on_plateau(0.5, 0)), 2)
   else:
@@ -426,8 +553,7 @@ def test_update_plateau_finds_nested_states(wrap):
 
 
 def test_update_plateau_uses_injected_hyperparameters():
-  tx = optax.inject_hyperparams(nn.reduce_on_plateau, static_args=("mode",))(factor=0.5,
-                                                                           patience=0)
+  tx = optax.inject_hyperparams(nn.reduce_on_plateau, static_args=("mode",))(factor=0.5, patience=0)
   state = tx.init(jnp.zeros(1))
   state.hyperparams["factor"] = jnp.asarray(0.25)
   _, state = tx.update(jnp.ones(1), state)  # update refreshes the rule from the injected value
@@ -438,8 +564,9 @@ def test_update_plateau_uses_injected_hyperparameters():
 def test_update_plateau_with_nnx_optimizer():
   nnx = pytest.importorskip("flax.nnx")
   model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
-  opt = nnx.Optimizer(model, optax.chain(nn.momentum(0.1), nn.reduce_on_plateau(0.5, 0)),
-                      wrt=nnx.Param)
+  opt = nnx.Optimizer(
+    model, optax.chain(nn.momentum(0.1), nn.reduce_on_plateau(0.5, 0)), wrt=nnx.Param
+  )
   for m in [1.0, 1.0]:
     new = nn.update_plateau(nnx.as_pure(opt.opt_state), m)
     nnx.update(opt.opt_state, nnx.state(new))
@@ -457,13 +584,18 @@ def test_update_plateau_errors():
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(factor=0.0), "factor"), (dict(factor=1.0), "factor"), (dict(factor=2.0), "factor"),
-        (dict(patience=-1), "patience"), (dict(cooldown=-1), "cooldown"),
-        (dict(min_scale=-0.1), "min_scale"), (dict(rtol=-1e-4), "rtol"),
-        (dict(atol=-1.0), "atol"), (dict(mode="minimize"), "mode"),
-    ],
+  "kwargs, name",
+  [
+    (dict(factor=0.0), "factor"),
+    (dict(factor=1.0), "factor"),
+    (dict(factor=2.0), "factor"),
+    (dict(patience=-1), "patience"),
+    (dict(cooldown=-1), "cooldown"),
+    (dict(min_scale=-0.1), "min_scale"),
+    (dict(rtol=-1e-4), "rtol"),
+    (dict(atol=-1.0), "atol"),
+    (dict(mode="minimize"), "mode"),
+  ],
 )
 def test_plateau_bad_input(kwargs, name):
   with pytest.raises(ValueError, match=name):
@@ -479,18 +611,19 @@ def test_plateau_patience_must_be_int():
 # fan-in
 # ---------------------------------------------------------------------------------------------
 
+
 def _fan(tx, u):
   return tx.update(u, tx.init(u))[0]
 
 
 FAN_IN_CASES = [
-    # (shape, what, fan-in)
-    ((784, 100), "Dense 784 -> 100", 784),
-    ((3, 3, 16, 32), "Conv 3x3, 16 -> 32", 144),
-    ((5, 1, 8), "Conv1D width 5, 1 -> 8", 5),
-    ((3, 3, 3, 4, 2), "Conv3D 3x3x3, 4 -> 2", 108),
-    ((100,), "bias", 1),
-    ((), "scalar", 1),
+  # (shape, what, fan-in)
+  ((784, 100), "Dense 784 -> 100", 784),
+  ((3, 3, 16, 32), "Conv 3x3, 16 -> 32", 144),
+  ((5, 1, 8), "Conv1D width 5, 1 -> 8", 5),
+  ((3, 3, 3, 4, 2), "Conv3D 3x3x3, 4 -> 2", 108),
+  ((100,), "bias", 1),
+  ((), "scalar", 1),
 ]
 
 
@@ -503,19 +636,21 @@ def test_fan_in_scaling_values(shape, what, fan, power):
     u = jnp.ones(shape, jnp.float64)
     tx = nn.scale_by_fan_in(power)
     out, state = tx.update(u, tx.init(u))
-    np.testing.assert_allclose(np.asarray(out), fan ** -power, rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(out), fan**-power, rtol=1e-15)
     assert int(state.count) == 1
   out32 = _fan(nn.scale_by_fan_in(power), jnp.ones(shape, jnp.bfloat16))
   assert out32.dtype == jnp.bfloat16
-  np.testing.assert_allclose(np.asarray(out32, np.float64), ref.fan_in_scale(shape, power),
-                             rtol=1e-2)
+  np.testing.assert_allclose(
+    np.asarray(out32, np.float64), ref.fan_in_scale(shape, power), rtol=1e-2
+  )
 
 
 def test_fan_in_of_flax_layers():
   nnx = pytest.importorskip("flax.nnx")
   rngs = nnx.Rngs(0)
-  params = nnx.state(nnx.List([nnx.Linear(784, 100, rngs=rngs),
-                               nnx.Conv(16, 32, (3, 3), rngs=rngs)]), nnx.Param)
+  params = nnx.state(
+    nnx.List([nnx.Linear(784, 100, rngs=rngs), nnx.Conv(16, 32, (3, 3), rngs=rngs)]), nnx.Param
+  )
   pure = nnx.as_pure(params)
   grads = jax.tree.map(jnp.ones_like, pure)
   out, _ = nn.scale_by_fan_in().update(grads, nn.scale_by_fan_in().init(pure))

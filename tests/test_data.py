@@ -97,7 +97,7 @@ def test_jax_arrays_stay_on_device_and_y_may_be_none():
 def test_balanced_counts_within_one_of_the_proportion(batch_size, drop_remainder):
   x, y = dataset(n=1000, classes=(0.55, 0.25, 0.12, 0.05, 0.03))
   batches = list(
-      minibatches(jax.random.key(3), x, y, batch_size, balanced=True, drop_remainder=drop_remainder)
+    minibatches(jax.random.key(3), x, y, batch_size, balanced=True, drop_remainder=drop_remainder)
   )
   sizes = [len(yb) for _, yb in batches]
   check_balanced(y, [yb for _, yb in batches], sizes)
@@ -129,10 +129,10 @@ def test_balanced_string_labels_and_randomness():
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    counts=st.lists(st.integers(1, 40), min_size=1, max_size=6),
-    batch_frac=st.floats(0.0, 1.0),
-    seed=st.integers(0, 2**31 - 1),
-    drop_remainder=st.booleans(),
+  counts=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+  batch_frac=st.floats(0.0, 1.0),
+  seed=st.integers(0, 2**31 - 1),
+  drop_remainder=st.booleans(),
 )
 def test_property_balanced(counts, batch_frac, seed, drop_remainder):
   y = np.repeat(np.arange(len(counts)), counts)
@@ -140,9 +140,9 @@ def test_property_balanced(counts, batch_frac, seed, drop_remainder):
   batch_size = max(1, min(n, round(batch_frac * n)))
   x = np.arange(n)
   batches = list(
-      minibatches(
-          jax.random.key(seed), x, y, batch_size, balanced=True, drop_remainder=drop_remainder
-      )
+    minibatches(
+      jax.random.key(seed), x, y, batch_size, balanced=True, drop_remainder=drop_remainder
+    )
   )
   sizes = [len(yb) for _, yb in batches]
   check_balanced(y, [yb for _, yb in batches], sizes)
@@ -158,16 +158,16 @@ def test_property_balanced(counts, batch_frac, seed, drop_remainder):
 
 
 @pytest.mark.parametrize(
-    ("args", "kwargs", "error", "match"),
-    [
-        ((0,), {}, ValueError, "batch_size"),
-        ((-4,), {}, ValueError, "batch_size"),
-        ((104,), {}, ValueError, r"batch_size must be in \[1, 103\]"),
-        ((2.5,), {}, TypeError, "batch_size"),
-        ((10,), {"num_epochs": 0}, ValueError, "num_epochs"),
-        ((10,), {"balanced": 1}, TypeError, "balanced"),
-        ((10,), {"drop_remainder": "yes"}, TypeError, "drop_remainder"),
-    ],
+  ("args", "kwargs", "error", "match"),
+  [
+    ((0,), {}, ValueError, "batch_size"),
+    ((-4,), {}, ValueError, "batch_size"),
+    ((104,), {}, ValueError, r"batch_size must be in \[1, 103\]"),
+    ((2.5,), {}, TypeError, "batch_size"),
+    ((10,), {"num_epochs": 0}, ValueError, "num_epochs"),
+    ((10,), {"balanced": 1}, TypeError, "balanced"),
+    ((10,), {"drop_remainder": "yes"}, TypeError, "drop_remainder"),
+  ],
 )
 def test_bad_arguments(args, kwargs, error, match):
   x, y = dataset()

@@ -24,11 +24,11 @@ def _tree(seed=0):
 
 
 TRANSFORMS = {
-    "momentum": lambda: nn.momentum(0.1, 0.9),
-    "nesterov": lambda: nn.nesterov(0.1, 0.9),
-    "optax.adam": lambda: optax.adam(1e-2),
-    "optax.rmsprop": lambda: optax.rmsprop(1e-2, momentum=0.9, centered=True),
-    "optax.sgd": lambda: optax.sgd(0.1, 0.5),
+  "momentum": lambda: nn.momentum(0.1, 0.9),
+  "nesterov": lambda: nn.nesterov(0.1, 0.9),
+  "optax.adam": lambda: optax.adam(1e-2),
+  "optax.rmsprop": lambda: optax.rmsprop(1e-2, momentum=0.9, centered=True),
+  "optax.sgd": lambda: optax.sgd(0.1, 0.5),
 }
 
 
@@ -74,8 +74,13 @@ def test_extra_args_forwarded_and_masked():
   tx = optax.chain(tx)
   u1, _ = tx.update(params, tx.init(params), params, value=jnp.ones([]), unknown="x")
   u2, _ = ref.update(params, ref.init(params))
-  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a, np.float32),
-                                                          np.asarray(b, np.float32)), u1, u2)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_array_equal(
+      np.asarray(a, np.float32), np.asarray(b, np.float32)
+    ),
+    u1,
+    u2,
+  )
 
 
 def test_callable_and_tree_extra_args_are_fused():
@@ -94,8 +99,14 @@ def test_callable_and_tree_extra_args_are_fused():
   inner = optax.GradientTransformationExtraArgs(init, update)
   params = {"a": jnp.ones((2,)), "b": jnp.ones((3, 1))}
   tx = nn.fuse_leaves(inner)
-  u, _ = tx.update(params, tx.init(params), params, grad_fn=lambda p: jax.tree.map(lambda x: 2 * x, p),
-                   curvature=jax.tree.map(jnp.zeros_like, params), value=jnp.asarray(1.0))
+  u, _ = tx.update(
+    params,
+    tx.init(params),
+    params,
+    grad_fn=lambda p: jax.tree.map(lambda x: 2 * x, p),
+    curvature=jax.tree.map(jnp.zeros_like, params),
+    value=jnp.asarray(1.0),
+  )
   assert seen["keys"] == ["fused_float32"] == seen["curv"]
   np.testing.assert_array_equal(u["b"], 4.0 * jnp.ones((3, 1)))
 
@@ -115,16 +126,23 @@ def test_partitioned_leaves_stay_unfused():
   assert velocity[f"leaf{idx[0]:06d}"].sharding.is_equivalent_to(params["big"].sharding, 2)
   u, state = jax.jit(tx.update)(params, state, params)
   ref, _ = nn.momentum(0.1, 0.9).update(params, nn.momentum(0.1, 0.9).init(params))
-  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a, np.float32),
-                                                          np.asarray(b, np.float32)), u, ref)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_array_equal(
+      np.asarray(a, np.float32), np.asarray(b, np.float32)
+    ),
+    u,
+    ref,
+  )
   assert u["big"].sharding.is_equivalent_to(params["big"].sharding, 2)
 
 
 def test_fewer_kernels_for_many_leaves():
   """The point of fusing: the compiled update has O(dtypes) elementwise kernels, not O(leaves)."""
   params = {f"p{i}": jnp.ones((3,)) for i in range(300)}
-  tx_plain, tx_fused = optax.rmsprop(0.1, momentum=0.9), nn.fuse_leaves(optax.rmsprop(0.1,
-                                                                                      momentum=0.9))
+  tx_plain, tx_fused = (
+    optax.rmsprop(0.1, momentum=0.9),
+    nn.fuse_leaves(optax.rmsprop(0.1, momentum=0.9)),
+  )
 
   def n_fusions(tx):
     st = tx.init(params)

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from references import gains as ref
 
 import nnml_optax as nn
+
+from references import gains as ref
 
 G5 = [1.0, 1.0, 1.0, -1.0, -1.0, 1.0]  # TV-5
 G7 = [1.0, 1.0, -1.0, 0.5, 0.5]  # TV-7
@@ -70,8 +71,9 @@ def test_tv5_local_gains_momentum():
   np.testing.assert_allclose(np.squeeze(rg), gains, atol=1e-15)
   np.testing.assert_allclose(np.squeeze(rw), w, rtol=1e-14)
   # the unsigned direction chained before the learning rate is the same rule (constant rate)
-  w2, _ = _run(optax.chain(nn.scale_by_local_gains_momentum(0.9),
-                           optax.scale_by_learning_rate(0.1)), G5)
+  w2, _ = _run(
+    optax.chain(nn.scale_by_local_gains_momentum(0.9), optax.scale_by_learning_rate(0.1)), G5
+  )
   np.testing.assert_allclose(w2, w, rtol=1e-14)
 
 
@@ -80,8 +82,11 @@ def test_tv7_delta_bar_delta():
   ws = [-0.1, -0.3, -0.2, -0.3, -0.45]
   traces = [0.3, 0.51, 0.057, 0.1899, 0.28293]
   # Jacobs' absolute kappa 0.1 with epsilon_0 = 0.1 is kappa = 1.0 in units of the global rate
-  w, st_ = _run(nn.delta_bar_delta(0.1, kappa=1.0, phi=0.5, theta=0.7), G7,
-                state_fields=("rate_gains", "delta_bar"))
+  w, st_ = _run(
+    nn.delta_bar_delta(0.1, kappa=1.0, phi=0.5, theta=0.7),
+    G7,
+    state_fields=("rate_gains", "delta_bar"),
+  )
   np.testing.assert_allclose(0.1 * st_["rate_gains"], rates, rtol=1e-15)
   np.testing.assert_allclose(w, ws, rtol=0, atol=1e-15)
   np.testing.assert_allclose(st_["delta_bar"], traces, rtol=1e-14)
@@ -120,8 +125,12 @@ def test_matches_references(seed):
   np.testing.assert_allclose(st_["momentum_gains"], rg, rtol=1e-14)
   np.testing.assert_allclose(w, rw, rtol=1e-12, atol=1e-14)
 
-  w, st_ = _run(nn.delta_bar_delta(0.01, kappa=0.3, phi=0.4, theta=0.6, max_gain=3.0), g, w0,
-                state_fields=("rate_gains",))
+  w, st_ = _run(
+    nn.delta_bar_delta(0.01, kappa=0.3, phi=0.4, theta=0.6, max_gain=3.0),
+    g,
+    w0,
+    state_fields=("rate_gains",),
+  )
   rr, rw, _ = ref.delta_bar_delta(w0, g, 0.01, 0.01 * 0.3, 0.4, 0.6, eps_max=0.03)
   np.testing.assert_allclose(0.01 * st_["rate_gains"], rr, rtol=1e-12)
   np.testing.assert_allclose(w, rw, rtol=1e-12, atol=1e-14)
@@ -134,11 +143,15 @@ def test_matches_reference_on_a_quadratic():
   w0 = np.array([1.0, -1.0, 2.0])
   with jax.enable_x64(True):
     for tx, want in [
-        (nn.local_gains(0.05), ref.local_gains(w0, grad, 0.05, steps=30)[1]),
-        (nn.local_gains(0.05, momentum=0.5),
-         ref.local_gains_momentum(w0, grad, 0.05, 0.5, steps=30)[1]),
-        (nn.delta_bar_delta(0.05, kappa=0.2, phi=0.3),
-         ref.delta_bar_delta(w0, grad, 0.05, 0.01, 0.3, 0.7, steps=30)[1]),
+      (nn.local_gains(0.05), ref.local_gains(w0, grad, 0.05, steps=30)[1]),
+      (
+        nn.local_gains(0.05, momentum=0.5),
+        ref.local_gains_momentum(w0, grad, 0.05, 0.5, steps=30)[1],
+      ),
+      (
+        nn.delta_bar_delta(0.05, kappa=0.2, phi=0.3),
+        ref.delta_bar_delta(w0, grad, 0.05, 0.01, 0.3, 0.7, steps=30)[1],
+      ),
     ]:
       w = jnp.asarray(w0)
       s = tx.init(w)
@@ -175,11 +188,11 @@ def _scan_gains(make, field):
 
 _gains_run = _scan_gains(nn.scale_by_local_gains, "gains")
 _gains_m_run = _scan_gains(
-    lambda mu, inc, dec, lo, hi: nn.scale_by_local_gains_momentum(mu, inc, dec, lo, hi),
-    "momentum_gains",
+  lambda mu, inc, dec, lo, hi: nn.scale_by_local_gains_momentum(mu, inc, dec, lo, hi),
+  "momentum_gains",
 )
 _dbd_run = _scan_gains(
-    lambda k, f, th, hi: nn.scale_by_delta_bar_delta(k, f, th, max_gain=hi), "rate_gains"
+  lambda k, f, th, hi: nn.scale_by_delta_bar_delta(k, f, th, max_gain=hi), "rate_gains"
 )
 
 
@@ -197,8 +210,10 @@ def _gain_hps(draw):
 def test_property_gains_within_bounds(grads, hps, mu):
   """Whatever the gradients (NaN, inf, zeros, subnormals), gains stay in [min_gain, max_gain]."""
   inc, dec, lo, hi = hps
-  for gains in (_gains_run(grads, inc, dec, lo, hi),
-                _gains_m_run(grads, np.float32(mu), inc, dec, lo, hi)):
+  for gains in (
+    _gains_run(grads, inc, dec, lo, hi),
+    _gains_m_run(grads, np.float32(mu), inc, dec, lo, hi),
+  ):
     gains = np.asarray(gains)
     assert np.all(np.isfinite(gains))
     assert np.all(gains >= lo) and np.all(gains <= hi), (gains.min(), gains.max(), lo, hi)
@@ -206,11 +221,11 @@ def test_property_gains_within_bounds(grads, hps, mu):
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    grads=_any_grads,
-    kappa=st.floats(1e-3, 2.0),
-    phi=st.floats(1e-3, 0.999),
-    theta=st.floats(0.0, 0.999),
-    hi=st.floats(1e-2, 100.0),
+  grads=_any_grads,
+  kappa=st.floats(1e-3, 2.0),
+  phi=st.floats(1e-3, 0.999),
+  theta=st.floats(0.0, 0.999),
+  hi=st.floats(1e-2, 100.0),
 )
 def test_property_dbd_rates_within_bounds(grads, kappa, phi, theta, hi):
   rates = np.asarray(_dbd_run(grads, *np.float32([kappa, phi, theta, hi])))
@@ -248,22 +263,23 @@ def test_property_random_signs_hover_around_one(seed, delta):
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    signs=hnp.arrays(np.float32, (_N,), elements=st.sampled_from([-1.0, 1.0])),
-    mags=hnp.arrays(np.float32, (_N,), elements=st.floats(_TINY, _HUGE, width=32)),
-    inc=st.floats(0.01, 1.0),
-    dec=st.floats(0.5, 0.99),
-    hi=st.floats(1.5, 20.0),
+  signs=hnp.arrays(np.float32, (_N,), elements=st.sampled_from([-1.0, 1.0])),
+  mags=hnp.arrays(np.float32, (_N,), elements=st.floats(_TINY, _HUGE, width=32)),
+  inc=st.floats(0.01, 1.0),
+  dec=st.floats(0.5, 0.99),
+  hi=st.floats(1.5, 20.0),
 )
 def test_property_constant_sign_rises_linearly(signs, mags, inc, dec, hi):
   """A constant-sign gradient: first step ×(1−δ) (literal rule), then +δ per step up to max_gain."""
   inc, dec, hi = np.float32(inc), np.float32(dec), np.float32(hi)
   grads = np.broadcast_to(signs * mags, (_T * 4, _N))
   expected = np.minimum(dec + inc * np.arange(_T * 4, dtype=np.float64), hi)
-  for gains in (_gains_run(grads, inc, dec, np.float32(0.1), hi),
-                _gains_m_run(grads, np.float32(0.9), inc, dec, np.float32(0.1), hi)):
+  for gains in (
+    _gains_run(grads, inc, dec, np.float32(0.1), hi),
+    _gains_m_run(grads, np.float32(0.9), inc, dec, np.float32(0.1), hi),
+  ):
     gains = np.asarray(gains, np.float64)
-    np.testing.assert_allclose(gains, np.broadcast_to(expected[:, None], gains.shape),
-                               rtol=2e-5)
+    np.testing.assert_allclose(gains, np.broadcast_to(expected[:, None], gains.shape), rtol=2e-5)
     assert np.all(np.diff(gains, axis=0) >= 0)
   # delta-bar-delta: no change on the first step (empty trace), then +kappa per step
   rates = np.asarray(_dbd_run(grads, inc, np.float32(0.5), np.float32(0.7), hi), np.float64)
@@ -353,12 +369,12 @@ def test_schedules_read_at_count():
 
 
 @pytest.mark.parametrize(
-    "make,bytes_per_param",
-    [
-        (lambda: nn.scale_by_local_gains(), 5),
-        (lambda: nn.scale_by_local_gains_momentum(), 8),
-        (lambda: nn.scale_by_delta_bar_delta(), 8),
-    ],
+  "make,bytes_per_param",
+  [
+    (lambda: nn.scale_by_local_gains(), 5),
+    (lambda: nn.scale_by_local_gains_momentum(), 8),
+    (lambda: nn.scale_by_delta_bar_delta(), 8),
+  ],
 )
 def test_compact_state(make, bytes_per_param):
   params = {"w": jnp.zeros((64, 32)), "b": jnp.zeros(32)}
@@ -370,9 +386,11 @@ def test_compact_state(make, bytes_per_param):
 
 def test_dtypes():
   p = jnp.ones(3, jnp.bfloat16)
-  for make, field in [(nn.scale_by_local_gains, "gains"),
-                      (nn.scale_by_local_gains_momentum, "momentum_gains"),
-                      (nn.scale_by_delta_bar_delta, "rate_gains")]:
+  for make, field in [
+    (nn.scale_by_local_gains, "gains"),
+    (nn.scale_by_local_gains_momentum, "momentum_gains"),
+    (nn.scale_by_delta_bar_delta, "rate_gains"),
+  ]:
     tx = make()
     s = tx.init(p)
     assert getattr(s, field).dtype == jnp.float32  # +0.05 steps are not rounded by bf16
@@ -395,9 +413,9 @@ def test_nan_gradient_does_not_poison_the_gains():
   g = [[1.0, 1.0], [np.nan, 1.0], [1.0, 1.0], [1.0, 1.0]]
   with jax.enable_x64(True):
     for tx, field, memory in [
-        (nn.scale_by_local_gains(), "gains", "last_grad_sign"),
-        (nn.scale_by_local_gains_momentum(0.9), "momentum_gains", "gain_velocity"),
-        (nn.scale_by_delta_bar_delta(), "rate_gains", "delta_bar"),
+      (nn.scale_by_local_gains(), "gains", "last_grad_sign"),
+      (nn.scale_by_local_gains_momentum(0.9), "momentum_gains", "gain_velocity"),
+      (nn.scale_by_delta_bar_delta(), "rate_gains", "delta_bar"),
     ]:
       s = tx.init(jnp.zeros(2))
       outs, gains = [], []
@@ -431,31 +449,31 @@ def test_constant_schedule_and_number_agree_f64():
 
 
 @pytest.mark.parametrize(
-    "make,name",
-    [
-        (lambda: nn.scale_by_local_gains(additive_increase=0.0), "additive_increase"),
-        (lambda: nn.scale_by_local_gains(additive_increase=-0.05), "additive_increase"),
-        (lambda: nn.local_gains(0.1, additive_increase=lambda c: -1.0), "additive_increase"),
-        (lambda: nn.scale_by_local_gains(multiplicative_decrease=0.0), "multiplicative_decrease"),
-        (lambda: nn.scale_by_local_gains(multiplicative_decrease=1.0), "multiplicative_decrease"),
-        (lambda: nn.local_gains(0.1, multiplicative_decrease=1.2), "multiplicative_decrease"),
-        (lambda: nn.scale_by_local_gains(min_gain=0.0), "min_gain"),
-        (lambda: nn.scale_by_local_gains(min_gain=-1.0), "min_gain"),
-        (lambda: nn.scale_by_local_gains(min_gain=5.0, max_gain=1.0), "min_gain"),
-        (lambda: nn.local_gains(0.1, momentum=0.9, min_gain=2.0, max_gain=1.0), "min_gain"),
-        (lambda: nn.scale_by_local_gains(max_gain=0.0), "max_gain"),
-        (lambda: nn.scale_by_local_gains_momentum(momentum=1.0), "momentum"),
-        (lambda: nn.local_gains(0.1, momentum=-0.1), "momentum"),
-        (lambda: nn.local_gains(-0.1), "learning_rate"),
-        (lambda: nn.local_gains(0.1, accumulator_dtype=jnp.float32), "accumulator_dtype"),
-        (lambda: nn.scale_by_delta_bar_delta(theta=1.0), "theta"),
-        (lambda: nn.delta_bar_delta(0.1, theta=-0.1), "theta"),
-        (lambda: nn.scale_by_delta_bar_delta(kappa=0.0), "kappa"),
-        (lambda: nn.scale_by_delta_bar_delta(phi=0.0), "phi"),
-        (lambda: nn.delta_bar_delta(0.1, phi=1.0), "phi"),
-        (lambda: nn.delta_bar_delta(0.1, max_gain=0.0), "max_gain"),
-        (lambda: nn.delta_bar_delta(-1.0), "learning_rate"),
-    ],
+  "make,name",
+  [
+    (lambda: nn.scale_by_local_gains(additive_increase=0.0), "additive_increase"),
+    (lambda: nn.scale_by_local_gains(additive_increase=-0.05), "additive_increase"),
+    (lambda: nn.local_gains(0.1, additive_increase=lambda c: -1.0), "additive_increase"),
+    (lambda: nn.scale_by_local_gains(multiplicative_decrease=0.0), "multiplicative_decrease"),
+    (lambda: nn.scale_by_local_gains(multiplicative_decrease=1.0), "multiplicative_decrease"),
+    (lambda: nn.local_gains(0.1, multiplicative_decrease=1.2), "multiplicative_decrease"),
+    (lambda: nn.scale_by_local_gains(min_gain=0.0), "min_gain"),
+    (lambda: nn.scale_by_local_gains(min_gain=-1.0), "min_gain"),
+    (lambda: nn.scale_by_local_gains(min_gain=5.0, max_gain=1.0), "min_gain"),
+    (lambda: nn.local_gains(0.1, momentum=0.9, min_gain=2.0, max_gain=1.0), "min_gain"),
+    (lambda: nn.scale_by_local_gains(max_gain=0.0), "max_gain"),
+    (lambda: nn.scale_by_local_gains_momentum(momentum=1.0), "momentum"),
+    (lambda: nn.local_gains(0.1, momentum=-0.1), "momentum"),
+    (lambda: nn.local_gains(-0.1), "learning_rate"),
+    (lambda: nn.local_gains(0.1, accumulator_dtype=jnp.float32), "accumulator_dtype"),
+    (lambda: nn.scale_by_delta_bar_delta(theta=1.0), "theta"),
+    (lambda: nn.delta_bar_delta(0.1, theta=-0.1), "theta"),
+    (lambda: nn.scale_by_delta_bar_delta(kappa=0.0), "kappa"),
+    (lambda: nn.scale_by_delta_bar_delta(phi=0.0), "phi"),
+    (lambda: nn.delta_bar_delta(0.1, phi=1.0), "phi"),
+    (lambda: nn.delta_bar_delta(0.1, max_gain=0.0), "max_gain"),
+    (lambda: nn.delta_bar_delta(-1.0), "learning_rate"),
+  ],
 )
 def test_bad_input(make, name):
   with pytest.raises(ValueError, match=name):

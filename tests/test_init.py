@@ -24,16 +24,16 @@ def nonzero_per_unit(w):
 
 
 @pytest.mark.parametrize(
-    ("shape", "num_nonzero", "expected"),
-    [
-        ((784, 500), 15, 15),
-        ((100, 7), 1, 1),
-        ((10, 3), 15, 10),  # fan-in below num_nonzero: every incoming weight is non-zero
-        ((15, 4), 15, 15),
-        ((3, 3, 16, 32), 15, 15),  # conv: fan-in 3*3*16 = 144
-        ((2, 2, 3, 5), 15, 12),  # conv with fan-in 12 < 15
-        ((5, 4, 2, 8), 40, 40),  # 3-d conv kernel, fan-in 40
-    ],
+  ("shape", "num_nonzero", "expected"),
+  [
+    ((784, 500), 15, 15),
+    ((100, 7), 1, 1),
+    ((10, 3), 15, 10),  # fan-in below num_nonzero: every incoming weight is non-zero
+    ((15, 4), 15, 15),
+    ((3, 3, 16, 32), 15, 15),  # conv: fan-in 3*3*16 = 144
+    ((2, 2, 3, 5), 15, 12),  # conv with fan-in 12 < 15
+    ((5, 4, 2, 8), 40, 40),  # 3-d conv kernel, fan-in 40
+  ],
 )
 def test_sparse_exact_count_per_unit(shape, num_nonzero, expected):
   w = init.sparse(num_nonzero)(jax.random.key(0), shape)
@@ -95,7 +95,7 @@ def test_sparse_eval_shape_and_flax_nnx():
   assert shape.shape == (784, 100) and shape.dtype == jnp.float32
   # Sutskever et al.'s tanh variant: weights x0.25, biases 0.5.
   layer = nnx.Linear(
-      784, 100, rngs=nnx.Rngs(0), kernel_init=s, bias_init=jax.nn.initializers.constant(0.5)
+    784, 100, rngs=nnx.Rngs(0), kernel_init=s, bias_init=jax.nn.initializers.constant(0.5)
   )
   np.testing.assert_array_equal(nonzero_per_unit(layer.kernel[...]), 15)
   np.testing.assert_array_equal(layer.bias[...], 0.5)
@@ -106,9 +106,9 @@ def test_sparse_eval_shape_and_flax_nnx():
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    seed=st.integers(0, 2**31 - 1),
-    num_nonzero=st.sampled_from([1, 5, 15, 24, 30]),
-    scale=st.sampled_from([0.25, 1.0, 3.0]),
+  seed=st.integers(0, 2**31 - 1),
+  num_nonzero=st.sampled_from([1, 5, 15, 24, 30]),
+  scale=st.sampled_from([0.25, 1.0, 3.0]),
 )
 def test_property_sparse_exact_count(seed, num_nonzero, scale):
   w = np.asarray(init.sparse(num_nonzero, scale=scale)(jax.random.key(seed), (24, 16)))
@@ -121,7 +121,7 @@ def test_property_sparse_exact_count(seed, num_nonzero, scale):
 
 @pytest.mark.parametrize("distribution", ["normal", "truncated_normal", "uniform"])
 @pytest.mark.parametrize(
-    ("shape", "scale"), [((400, 1000), 1.0), ((3, 3, 64, 200), 0.5), ((50, 2000), math.sqrt(2))]
+  ("shape", "scale"), [((400, 1000), 1.0), ((3, 3, 64, 200), 0.5), ((50, 2000), math.sqrt(2))]
 )
 def test_fan_in_variance(distribution, shape, scale):
   w = init.fan_in(scale, distribution)(jax.random.key(0), shape)
@@ -136,8 +136,8 @@ def test_fan_in_variance(distribution, shape, scale):
 def test_fan_in_reuses_variance_scaling_and_keeps_dtype():
   key = jax.random.key(7)
   np.testing.assert_array_equal(
-      init.fan_in(0.5)(key, (30, 20)),
-      jax.nn.initializers.variance_scaling(0.25, "fan_in", "normal")(key, (30, 20)),
+    init.fan_in(0.5)(key, (30, 20)),
+    jax.nn.initializers.variance_scaling(0.25, "fan_in", "normal")(key, (30, 20)),
   )
   assert init.fan_in()(key, (30, 20), jnp.bfloat16).dtype == jnp.bfloat16
   layer = nnx.Linear(300, 10, rngs=nnx.Rngs(0), kernel_init=init.fan_in())
@@ -153,18 +153,18 @@ def test_exported_as_namespace():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"num_nonzero": 0}, ValueError, "num_nonzero"),
-        ({"num_nonzero": -3}, ValueError, "num_nonzero"),
-        ({"num_nonzero": 2.5}, TypeError, "num_nonzero"),
-        ({"num_nonzero": True}, TypeError, "num_nonzero"),
-        ({"scale": 0.0}, ValueError, "scale"),
-        ({"scale": -1.0}, ValueError, "scale"),
-        ({"scale": float("nan")}, ValueError, "scale"),
-        ({"scale": float("inf")}, ValueError, "scale"),
-        ({"scale": lambda t: 1.0}, TypeError, "scale"),
-    ],
+  ("kwargs", "error", "match"),
+  [
+    ({"num_nonzero": 0}, ValueError, "num_nonzero"),
+    ({"num_nonzero": -3}, ValueError, "num_nonzero"),
+    ({"num_nonzero": 2.5}, TypeError, "num_nonzero"),
+    ({"num_nonzero": True}, TypeError, "num_nonzero"),
+    ({"scale": 0.0}, ValueError, "scale"),
+    ({"scale": -1.0}, ValueError, "scale"),
+    ({"scale": float("nan")}, ValueError, "scale"),
+    ({"scale": float("inf")}, ValueError, "scale"),
+    ({"scale": lambda t: 1.0}, TypeError, "scale"),
+  ],
 )
 def test_sparse_bad_arguments(kwargs, error, match):
   with pytest.raises(error, match=match):
@@ -182,13 +182,13 @@ def test_sparse_bad_shapes_and_dtypes():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"scale": 0.0}, ValueError, "scale"),
-        ({"scale": -2.0}, ValueError, "scale"),
-        ({"scale": "big"}, TypeError, "scale"),
-        ({"distribution": "cauchy"}, ValueError, "distribution"),
-    ],
+  ("kwargs", "error", "match"),
+  [
+    ({"scale": 0.0}, ValueError, "scale"),
+    ({"scale": -2.0}, ValueError, "scale"),
+    ({"scale": "big"}, TypeError, "scale"),
+    ({"distribution": "cauchy"}, ValueError, "distribution"),
+  ],
 )
 def test_fan_in_bad_arguments(kwargs, error, match):
   with pytest.raises(error, match=match):

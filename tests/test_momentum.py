@@ -13,6 +13,7 @@ from jax.example_libraries import optimizers as jopt
 
 import nnml_optax as nn
 from nnml_optax import schedules
+
 from references import momentum as ref
 
 
@@ -35,8 +36,9 @@ G = [1.0, 1.0, 1.0, -1.0]
 
 
 def test_tv3_classical():
-  np.testing.assert_allclose(_run(nn.momentum(0.1, 0.9), 0.0, G), [-0.1, -0.29, -0.561, -0.7049],
-                             rtol=0, atol=1e-15)
+  np.testing.assert_allclose(
+    _run(nn.momentum(0.1, 0.9), 0.0, G), [-0.1, -0.29, -0.561, -0.7049], rtol=0, atol=1e-15
+  )
   np.testing.assert_allclose(ref.classical(0.0, G, 0.1, 0.9), [-0.1, -0.29, -0.561, -0.7049])
 
 
@@ -77,9 +79,19 @@ def test_tv4_cm_vs_nag():
 
 
 @pytest.mark.parametrize(
-    "t,mu",
-    [(0, 0.5), (249, 0.5), (250, 0.75), (500, 0.8333333), (750, 0.875), (1000, 0.9), (2250, 0.95),
-     (12250, 0.99), (24750, 0.995), (124750, 0.999)],
+  "t,mu",
+  [
+    (0, 0.5),
+    (249, 0.5),
+    (250, 0.75),
+    (500, 0.8333333),
+    (750, 0.875),
+    (1000, 0.9),
+    (2250, 0.95),
+    (12250, 0.99),
+    (24750, 0.995),
+    (124750, 0.999),
+  ],
 )
 def test_tv6_sutskever_schedule(t, mu):
   sched = schedules.sutskever_momentum(0.999)
@@ -141,8 +153,8 @@ def test_equals_optax_sgd_for_constant_lr(nesterov):
 def test_equals_jax_example_libraries():
   """A second, independent oracle: jax.example_libraries.optimizers.momentum / nesterov."""
   for ours, (init, update, get) in [
-      (nn.momentum(0.1, 0.9), jopt.momentum(0.1, 0.9)),
-      (nn.nesterov(0.1, 0.9), jopt.nesterov(0.1, 0.9)),
+    (nn.momentum(0.1, 0.9), jopt.momentum(0.1, 0.9)),
+    (nn.nesterov(0.1, 0.9), jopt.nesterov(0.1, 0.9)),
   ]:
     with jax.enable_x64(True):
       x = jnp.asarray([1.0, -2.0], jnp.float64)
@@ -171,8 +183,8 @@ def test_scheduled_lr_inside_velocity():
 
 
 @hypothesis.given(
-    mu=st.floats(0.0, 0.99),
-    g=st.lists(st.floats(-10, 10, allow_nan=False), min_size=5, max_size=5),
+  mu=st.floats(0.0, 0.99),
+  g=st.lists(st.floats(-10, 10, allow_nan=False), min_size=5, max_size=5),
 )
 @hypothesis.settings(max_examples=50, deadline=None)
 def test_property_matches_reference(mu, g):
@@ -193,21 +205,21 @@ def test_velocity_dtype_and_accumulator_dtype():
 
 
 @pytest.mark.parametrize(
-    "make,match",
-    [
-        (lambda: nn.momentum(0.1, 1.0), "momentum"),
-        (lambda: nn.momentum(0.1, -0.1), "momentum"),
-        (lambda: nn.scale_by_momentum(1.5), "momentum"),
-        (lambda: nn.momentum(-0.1), "learning_rate"),
-        (lambda: nn.sgd(float("nan")), "learning_rate"),
-        (lambda: nn.sgd(float("inf")), "learning_rate"),
-        (lambda: nn.nesterov(0.1, lambda c: 1.0), "momentum"),
-        (lambda: schedules.sutskever_momentum(period=0), "period"),
-        (lambda: schedules.sutskever_momentum(1.0), "mu_max"),
-        (lambda: schedules.sutskever_momentum(total_steps=500, final_steps=1000), "total_steps"),
-        (lambda: schedules.momentum_ramp(0.5, 1.2, transition_steps=10), "end_value"),
-        (lambda: schedules.momentum_ramp(transition_steps=0), "transition_steps"),
-    ],
+  "make,match",
+  [
+    (lambda: nn.momentum(0.1, 1.0), "momentum"),
+    (lambda: nn.momentum(0.1, -0.1), "momentum"),
+    (lambda: nn.scale_by_momentum(1.5), "momentum"),
+    (lambda: nn.momentum(-0.1), "learning_rate"),
+    (lambda: nn.sgd(float("nan")), "learning_rate"),
+    (lambda: nn.sgd(float("inf")), "learning_rate"),
+    (lambda: nn.nesterov(0.1, lambda c: 1.0), "momentum"),
+    (lambda: schedules.sutskever_momentum(period=0), "period"),
+    (lambda: schedules.sutskever_momentum(1.0), "mu_max"),
+    (lambda: schedules.sutskever_momentum(total_steps=500, final_steps=1000), "total_steps"),
+    (lambda: schedules.momentum_ramp(0.5, 1.2, transition_steps=10), "end_value"),
+    (lambda: schedules.momentum_ramp(transition_steps=0), "transition_steps"),
+  ],
 )
 def test_bad_input(make, match):
   with pytest.raises(ValueError, match=match):
@@ -223,3 +235,20 @@ def test_bad_types():
     nn.scale_by_momentum(0.9, accumulator_dtype=jnp.int32)
   with pytest.raises(TypeError, match="period"):
     schedules.sutskever_momentum(period=2.5)
+
+
+def test_public_api_sorted_and_complete():
+  import types
+
+  assert nn.__all__ == sorted(nn.__all__)
+  public = {
+    k
+    for k, v in vars(nn).items()
+    if not k.startswith("_")
+    and not (
+      isinstance(v, types.ModuleType) and k not in {"schedules", "init", "preprocessing", "data"}
+    )
+  }
+  assert set(nn.__all__) == public
+  for ns in ("schedules", "init", "preprocessing", "data"):
+    assert isinstance(getattr(nn, ns), types.ModuleType)

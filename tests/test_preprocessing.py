@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from references import preprocessing as ref
 
 import nnml_optax
 from nnml_optax import preprocessing
 from nnml_optax.preprocessing import Whitening, fit_whitening, unwhiten, whiten
+
+from references import preprocessing as ref
 
 METHODS = ("center", "standardize", "pca", "zca")
 
@@ -243,11 +244,11 @@ def test_covariance_scratch_memory_for_100k_by_1k():
   d = 1_000
   chunk = 2**22 // d
   args = (
-      jax.ShapeDtypeStruct((d, d), jnp.float32),
-      jax.ShapeDtypeStruct((d,), jnp.float32),
-      jax.ShapeDtypeStruct((chunk, d), jnp.bfloat16),
-      jax.ShapeDtypeStruct((), jnp.int32),
-      jax.ShapeDtypeStruct((), jnp.int32),
+    jax.ShapeDtypeStruct((d, d), jnp.float32),
+    jax.ShapeDtypeStruct((d,), jnp.float32),
+    jax.ShapeDtypeStruct((chunk, d), jnp.bfloat16),
+    jax.ShapeDtypeStruct((), jnp.int32),
+    jax.ShapeDtypeStruct((), jnp.int32),
   )
   mem = preprocessing._second_moment_chunk.lower(*args).compile().memory_analysis()
   if mem is None:
@@ -301,9 +302,9 @@ def test_exported_as_namespace():
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    seed=st.integers(0, 2**31 - 1),
-    log_scales=st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3),
-    method=st.sampled_from(METHODS),
+  seed=st.integers(0, 2**31 - 1),
+  log_scales=st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3),
+  method=st.sampled_from(METHODS),
 )
 def test_property_round_trip_and_whitened_covariance(seed, log_scales, method):
   rng = np.random.default_rng(seed)
@@ -331,23 +332,23 @@ def test_property_round_trip_and_whitened_covariance(seed, log_scales, method):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"method": "whiten"}, ValueError, "method"),
-        ({"method": "pca", "keep": 0}, ValueError, "keep"),
-        ({"method": "pca", "keep": 4}, ValueError, "keep"),
-        ({"method": "pca", "keep": 0.0}, ValueError, "keep"),
-        ({"method": "pca", "keep": 1.5}, ValueError, "keep"),
-        ({"method": "pca", "keep": -0.2}, ValueError, "keep"),
-        ({"method": "pca", "keep": float("nan")}, ValueError, "keep"),
-        ({"method": "pca", "keep": True}, TypeError, "keep"),
-        ({"method": "pca", "keep": "all"}, TypeError, "keep"),
-        ({"method": "standardize", "keep": 2}, ValueError, "keep"),
-        ({"method": "zca", "keep": 2}, ValueError, "keep"),
-        ({"eps": -1e-3}, ValueError, "eps"),
-        ({"eps": float("inf")}, ValueError, "eps"),
-        ({"chunk_size": 0}, ValueError, "chunk_size"),
-    ],
+  ("kwargs", "error", "match"),
+  [
+    ({"method": "whiten"}, ValueError, "method"),
+    ({"method": "pca", "keep": 0}, ValueError, "keep"),
+    ({"method": "pca", "keep": 4}, ValueError, "keep"),
+    ({"method": "pca", "keep": 0.0}, ValueError, "keep"),
+    ({"method": "pca", "keep": 1.5}, ValueError, "keep"),
+    ({"method": "pca", "keep": -0.2}, ValueError, "keep"),
+    ({"method": "pca", "keep": float("nan")}, ValueError, "keep"),
+    ({"method": "pca", "keep": True}, TypeError, "keep"),
+    ({"method": "pca", "keep": "all"}, TypeError, "keep"),
+    ({"method": "standardize", "keep": 2}, ValueError, "keep"),
+    ({"method": "zca", "keep": 2}, ValueError, "keep"),
+    ({"eps": -1e-3}, ValueError, "eps"),
+    ({"eps": float("inf")}, ValueError, "eps"),
+    ({"chunk_size": 0}, ValueError, "chunk_size"),
+  ],
 )
 def test_bad_arguments(kwargs, error, match):
   with pytest.raises(error, match=match):

@@ -154,11 +154,12 @@ def test_masked(entry):
   got, _, _ = _steps(optax.masked(entry.make(), mask), entry, params, 3)
   tx = entry.make()
   state = tx.init(sub)
-  p, full = params, params
+  _p, full = params, params
   for u in got:
     g = grads_of(full)
-    ref, state = tx.update({k: g[k] for k in sub}, state, p_sub := {k: full[k] for k in sub},
-                           **entry.extras(loss, p_sub))
+    ref, state = tx.update(
+      {k: g[k] for k in sub}, state, p_sub := {k: full[k] for k in sub}, **entry.extras(loss, p_sub)
+    )
     np.testing.assert_array_equal(np.asarray(u["b"]), np.asarray(g["b"]))  # passed through
     _assert_trees_equal({k: u[k] for k in sub}, ref, exact=False)
     full = optax.apply_updates(full, u)
@@ -233,8 +234,9 @@ def test_orbax_round_trip(entry, tmp_path):
 def test_init_on_abstract_params(entry):
   params = make_params()
   tx = entry.make()
-  abstract = jax.eval_shape(tx.init, jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype),
-                                                   params))
+  abstract = jax.eval_shape(
+    tx.init, jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)
+  )
   concrete = tx.init(params)
   assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
   assert _dtypes(abstract) == _dtypes(concrete)

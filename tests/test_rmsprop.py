@@ -13,9 +13,10 @@ import numpy as np
 import optax
 import pytest
 from jax.example_libraries import optimizers as jopt
-from references import rmsprop as ref
 
 import nnml_optax as nn
+
+from references import rmsprop as ref
 
 
 def _run(tx, theta0, grads=None, grad_fn=None, steps=None, dtype=jnp.float64):
@@ -38,26 +39,49 @@ LR = 0.01
 
 # TV-1: theta after each step (theta_0 = 1, lr = 0.01, decay 0.9 unless stated); every row.
 TV1 = {
-    "torch": (dict(convention="torch"), dict(eps_in_sqrt=False),
-              [0.9683772244, 0.9969486526, 0.9896241685, 0.9896241685]),
-    "optax_eps_outside": (dict(eps_in_sqrt=False), dict(eps_in_sqrt=False),
-                          [0.9683772244, 0.9969486526, 0.9896241685, 0.9896241685]),
-    "default_eps_inside": (dict(), dict(),
-                           [0.968377225, 0.9969486533, 0.9896241691, 0.9896241691]),
-    "torch_eps_0.1": (dict(eps=0.1, convention="torch"), dict(eps=0.1, eps_in_sqrt=False),
-                      [0.9759746927, 1.000974693, 0.994586075, 0.994586075]),
-    "eps_0.1_inside": (dict(eps=0.1), dict(eps=0.1),
-                       [0.9776393202, 1.003677102, 0.9970310802, 0.9970310802]),
-    "keras": (dict(eps=1e-7, convention="keras"), dict(eps=1e-7),
-              [0.9683772392, 0.9969486649, 0.9896241815, 0.9896241815]),
-    "initial_scale_1": (dict(initial_scale=1.0), dict(initial_scale=1.0),
-                        [0.99, 1.00754116, 1.002967267, 1.002967267]),
-    "tf1": (dict(convention="tf1"), dict(initial_scale=1.0),
-            [0.99, 1.00754116, 1.002967267, 1.002967267]),
-    # optax bias_correction=True has no flag here: it is lr·sqrt(1−ρ^t) with eps·(1−ρ^t), as
-    # schedules (n/(1−ρ^t) + eps = (n + eps(1−ρ^t))/(1−ρ^t)); see test_bias_correction_by_schedules.
-    "torch_defaults": (dict(decay=0.99, convention="torch"), dict(decay=0.99, eps_in_sqrt=False),
-                       [0.90000001, 0.9895323022, 0.9675849505, 0.9675849505]),
+  "torch": (
+    dict(convention="torch"),
+    dict(eps_in_sqrt=False),
+    [0.9683772244, 0.9969486526, 0.9896241685, 0.9896241685],
+  ),
+  "optax_eps_outside": (
+    dict(eps_in_sqrt=False),
+    dict(eps_in_sqrt=False),
+    [0.9683772244, 0.9969486526, 0.9896241685, 0.9896241685],
+  ),
+  "default_eps_inside": (dict(), dict(), [0.968377225, 0.9969486533, 0.9896241691, 0.9896241691]),
+  "torch_eps_0.1": (
+    dict(eps=0.1, convention="torch"),
+    dict(eps=0.1, eps_in_sqrt=False),
+    [0.9759746927, 1.000974693, 0.994586075, 0.994586075],
+  ),
+  "eps_0.1_inside": (
+    dict(eps=0.1),
+    dict(eps=0.1),
+    [0.9776393202, 1.003677102, 0.9970310802, 0.9970310802],
+  ),
+  "keras": (
+    dict(eps=1e-7, convention="keras"),
+    dict(eps=1e-7),
+    [0.9683772392, 0.9969486649, 0.9896241815, 0.9896241815],
+  ),
+  "initial_scale_1": (
+    dict(initial_scale=1.0),
+    dict(initial_scale=1.0),
+    [0.99, 1.00754116, 1.002967267, 1.002967267],
+  ),
+  "tf1": (
+    dict(convention="tf1"),
+    dict(initial_scale=1.0),
+    [0.99, 1.00754116, 1.002967267, 1.002967267],
+  ),
+  # optax bias_correction=True has no flag here: it is lr·sqrt(1−ρ^t) with eps·(1−ρ^t), as
+  # schedules (n/(1−ρ^t) + eps = (n + eps(1−ρ^t))/(1−ρ^t)); see test_bias_correction_by_schedules.
+  "torch_defaults": (
+    dict(decay=0.99, convention="torch"),
+    dict(decay=0.99, eps_in_sqrt=False),
+    [0.90000001, 0.9895323022, 0.9675849505, 0.9675849505],
+  ),
 }
 
 
@@ -84,21 +108,31 @@ def test_bias_correction_by_schedules():
 
 
 TV2 = {
-    "centered_momentum": (dict(momentum=0.9, centered=True, convention="torch"),
-                          dict(momentum=0.9, centered=True, eps_in_sqrt=False, lr_inside=False),
-                          [0.9666666678, 0.9655975375, 0.9572918937, 0.9498168143]),
-    "centered_momentum_optax_form": (
-        dict(momentum=0.9, centered=True, eps_in_sqrt=False),
-        dict(momentum=0.9, centered=True, eps_in_sqrt=False),
-        [0.9666666678, 0.9655975375, 0.9572918937, 0.9498168143]),
-    "momentum": (dict(momentum=0.9, convention="torch"),
-                 dict(momentum=0.9, eps_in_sqrt=False, lr_inside=False),
-                 [0.9683772244, 0.9684881545, 0.9612635075, 0.9547613253]),
-    "momentum_optax_form": (dict(momentum=0.9, eps_in_sqrt=False),
-                            dict(momentum=0.9, eps_in_sqrt=False),
-                            [0.9683772244, 0.9684881545, 0.9612635075, 0.9547613253]),
-    "nesterov_eps_inside": (dict(momentum=0.9, nesterov=True), dict(momentum=0.9, nesterov=True),
-                            [0.9399167275, 0.9685879934, 0.9547613275, 0.9489093639]),
+  "centered_momentum": (
+    dict(momentum=0.9, centered=True, convention="torch"),
+    dict(momentum=0.9, centered=True, eps_in_sqrt=False, lr_inside=False),
+    [0.9666666678, 0.9655975375, 0.9572918937, 0.9498168143],
+  ),
+  "centered_momentum_optax_form": (
+    dict(momentum=0.9, centered=True, eps_in_sqrt=False),
+    dict(momentum=0.9, centered=True, eps_in_sqrt=False),
+    [0.9666666678, 0.9655975375, 0.9572918937, 0.9498168143],
+  ),
+  "momentum": (
+    dict(momentum=0.9, convention="torch"),
+    dict(momentum=0.9, eps_in_sqrt=False, lr_inside=False),
+    [0.9683772244, 0.9684881545, 0.9612635075, 0.9547613253],
+  ),
+  "momentum_optax_form": (
+    dict(momentum=0.9, eps_in_sqrt=False),
+    dict(momentum=0.9, eps_in_sqrt=False),
+    [0.9683772244, 0.9684881545, 0.9612635075, 0.9547613253],
+  ),
+  "nesterov_eps_inside": (
+    dict(momentum=0.9, nesterov=True),
+    dict(momentum=0.9, nesterov=True),
+    [0.9399167275, 0.9685879934, 0.9547613275, 0.9489093639],
+  ),
 }
 
 
@@ -158,17 +192,32 @@ def _pytree_run(tx, params, steps=6, jit=True):
 
 def _params(dtype=jnp.float32):
   rng = np.random.default_rng(1)
-  return {"a": jnp.asarray(rng.normal(size=(5, 3)), dtype), "b": jnp.asarray(rng.normal(size=4),
-                                                                             dtype)}
+  return {
+    "a": jnp.asarray(rng.normal(size=(5, 3)), dtype),
+    "b": jnp.asarray(rng.normal(size=4), dtype),
+  }
 
 
 @pytest.mark.parametrize(
-    "kw",
-    [dict(), dict(eps_in_sqrt=False), dict(initial_scale=1.0), dict(decay=0.99, eps=0.1),
-     dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
-     dict(momentum=0.9, eps_in_sqrt=False)],
-    ids=["default", "eps_outside", "initial_scale", "decay_eps", "momentum", "nesterov",
-         "momentum_eps_outside"],
+  "kw",
+  [
+    dict(),
+    dict(eps_in_sqrt=False),
+    dict(initial_scale=1.0),
+    dict(decay=0.99, eps=0.1),
+    dict(momentum=0.9),
+    dict(momentum=0.9, nesterov=True),
+    dict(momentum=0.9, eps_in_sqrt=False),
+  ],
+  ids=[
+    "default",
+    "eps_outside",
+    "initial_scale",
+    "decay_eps",
+    "momentum",
+    "nesterov",
+    "momentum_eps_outside",
+  ],
 )
 def test_equals_optax_rmsprop_bitwise_f32(kw):
   ours, _ = _pytree_run(nn.rmsprop(0.01, **kw), _params())
@@ -177,9 +226,11 @@ def test_equals_optax_rmsprop_bitwise_f32(kw):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-@pytest.mark.parametrize("kw", [dict(centered=True), dict(centered=True, eps_in_sqrt=False,
-                                                           momentum=0.9)],
-                         ids=["centered", "centered_momentum"])
+@pytest.mark.parametrize(
+  "kw",
+  [dict(centered=True), dict(centered=True, eps_in_sqrt=False, momentum=0.9)],
+  ids=["centered", "centered_momentum"],
+)
 def test_equals_optax_rmsprop_centered(kw):
   """Centered: the variance is kept directly (no cancellation), so equal up to rounding."""
   ours, _ = _pytree_run(nn.rmsprop(0.01, **kw), _params())
@@ -221,8 +272,7 @@ def test_equals_jax_example_libraries(schedule):
   eps inside the sqrt and the learning rate inside the velocity, also for a scheduled rate."""
   lr = (lambda i: 0.01 * 0.7**i) if schedule else 0.01
   got = _run(nn.rmsprop(lr, 0.9, 1e-8), 1.0, G6)
-  np.testing.assert_allclose(got, _jopt_run(jopt.rmsprop(lr, gamma=0.9, eps=1e-8), G6),
-                             rtol=1e-14)
+  np.testing.assert_allclose(got, _jopt_run(jopt.rmsprop(lr, gamma=0.9, eps=1e-8), G6), rtol=1e-14)
   got = _run(nn.rmsprop(lr, 0.9, 1e-8, momentum=0.9), 1.0, G6)
   want = _jopt_run(jopt.rmsprop_momentum(lr, gamma=0.9, eps=1e-8, momentum=0.9), G6)
   np.testing.assert_allclose(got, want, rtol=1e-14)
@@ -235,10 +285,20 @@ def test_equals_jax_example_libraries(schedule):
 # LambdaLR(lambda t: 0.5**t), g = [1, -2, 0.5, 0, 1], theta_0 = 1 (torch scales the buffer by the
 # current rate).
 TORCH_SCHEDULED = {
-    False: [0.9683772243983162, 0.9684326894591911, 0.9666265277155681, 0.9658137549309378,
-            0.9645435010484612],
-    True: [0.9666666677777778, 0.9661321026219538, 0.9640556916755253, 0.9631213067496325,
-           0.9617928623238974],
+  False: [
+    0.9683772243983162,
+    0.9684326894591911,
+    0.9666265277155681,
+    0.9658137549309378,
+    0.9645435010484612,
+  ],
+  True: [
+    0.9666666677777778,
+    0.9661321026219538,
+    0.9640556916755253,
+    0.9631213067496325,
+    0.9617928623238974,
+  ],
 }
 
 
@@ -248,8 +308,9 @@ def test_torch_convention_with_lr_schedule(centered):
   lr = lambda t: 0.01 * 0.5**t  # noqa: E731
   got = _run(nn.rmsprop(lr, 0.9, momentum=0.9, centered=centered, convention="torch"), 1.0, g)
   np.testing.assert_allclose(got, TORCH_SCHEDULED[centered], rtol=1e-14)
-  want = ref.rmsprop(1.0, g, lr, momentum=0.9, centered=centered, eps_in_sqrt=False,
-                     lr_inside=False)
+  want = ref.rmsprop(
+    1.0, g, lr, momentum=0.9, centered=centered, eps_in_sqrt=False, lr_inside=False
+  )
   np.testing.assert_allclose(got, want, rtol=1e-14)
   # the lecture's placement differs once the rate changes (and only then)
   lecture = _run(nn.rmsprop(lr, 0.9, momentum=0.9, centered=centered, eps_in_sqrt=False), 1.0, g)
@@ -263,16 +324,16 @@ def test_torch_convention_with_lr_schedule(centered):
 # ---------------------------------------------------------------------------------------------
 
 CONFIGS = [
-    dict(),
-    dict(eps_in_sqrt=False),
-    dict(centered=True),
-    dict(centered=True, eps_in_sqrt=False),
-    dict(momentum=True),
-    dict(momentum=True, nesterov=True),
-    dict(momentum=True, centered=True),
-    dict(momentum=True, convention="torch"),
-    dict(momentum=True, centered=True, convention="torch"),
-    dict(convention="tf1"),
+  dict(),
+  dict(eps_in_sqrt=False),
+  dict(centered=True),
+  dict(centered=True, eps_in_sqrt=False),
+  dict(momentum=True),
+  dict(momentum=True, nesterov=True),
+  dict(momentum=True, centered=True),
+  dict(momentum=True, convention="torch"),
+  dict(momentum=True, centered=True, convention="torch"),
+  dict(convention="tf1"),
 ]
 
 
@@ -294,17 +355,18 @@ def _traced_run(cfg_index, grads, lr, decay, eps, mu):
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    cfg_index=st.integers(0, len(CONFIGS) - 1),
-    # |g| < 1e-100 would square into float64 subnormals, which XLA flushes to zero (numpy does
-    # not): with eps = 0 that is a documented zero step, not a disagreement worth fuzzing
-    grads=st.lists(st.floats(-1e3, 1e3).map(lambda x: 0.0 if abs(x) < 1e-100 else x),
-                   min_size=12, max_size=12),
-    lr=st.floats(1e-4, 1.0),
-    # decay 1e-138 with eps = 0 is a genuinely ill-posed centered case (variance d(1-d)g² of one
-    # sample) where the naive reference's n − m² cancels to 0 and ours is exact: keep d >= 1e-3
-    decay=st.just(0.0) | st.floats(1e-3, 0.999),
-    eps=st.sampled_from([0.0, 1e-8, 1e-3, 0.5]),
-    mu=st.floats(0.0, 0.99),
+  cfg_index=st.integers(0, len(CONFIGS) - 1),
+  # |g| < 1e-100 would square into float64 subnormals, which XLA flushes to zero (numpy does
+  # not): with eps = 0 that is a documented zero step, not a disagreement worth fuzzing
+  grads=st.lists(
+    st.floats(-1e3, 1e3).map(lambda x: 0.0 if abs(x) < 1e-100 else x), min_size=12, max_size=12
+  ),
+  lr=st.floats(1e-4, 1.0),
+  # decay 1e-138 with eps = 0 is a genuinely ill-posed centered case (variance d(1-d)g² of one
+  # sample) where the naive reference's n − m² cancels to 0 and ours is exact: keep d >= 1e-3
+  decay=st.just(0.0) | st.floats(1e-3, 0.999),
+  eps=st.sampled_from([0.0, 1e-8, 1e-3, 0.5]),
+  mu=st.floats(0.0, 0.99),
 )
 def test_matches_reference(cfg_index, grads, lr, decay, eps, mu):
   cfg = CONFIGS[cfg_index]
@@ -312,15 +374,21 @@ def test_matches_reference(cfg_index, grads, lr, decay, eps, mu):
   with jax.enable_x64(True):
     got = np.asarray(_traced_run(cfg_index, jnp.asarray(g), lr, decay, eps, mu))
   conv = cfg.get("convention")
-  want = np.asarray(ref.rmsprop(
-      np.zeros(3), list(g), lr, decay, eps,
+  want = np.asarray(
+    ref.rmsprop(
+      np.zeros(3),
+      list(g),
+      lr,
+      decay,
+      eps,
       eps_in_sqrt=cfg.get("eps_in_sqrt", conv != "torch"),
       centered=cfg.get("centered", False),
       initial_scale=1.0 if conv == "tf1" else 0.0,
       momentum=mu if cfg.get("momentum") else None,
       nesterov=cfg.get("nesterov", False),
       lr_inside=conv != "torch",
-  ))
+    )
+  )
   assert np.all(np.isfinite(got))
   # centered with eps = 0: the reference's n − m² cancels, ours keeps the variance directly
   rtol = 1e-6 if cfg.get("centered") and eps == 0.0 else 1e-9
@@ -329,8 +397,8 @@ def test_matches_reference(cfg_index, grads, lr, decay, eps, mu):
 
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(
-    grads=st.lists(st.floats(1e-3, 1e3) | st.floats(-1e3, -1e-3), min_size=6, max_size=6),
-    scale=st.floats(1e-3, 1e3),
+  grads=st.lists(st.floats(1e-3, 1e3) | st.floats(-1e3, -1e-3), min_size=6, max_size=6),
+  scale=st.floats(1e-3, 1e3),
 )
 def test_scale_invariance(grads, scale):
   """With eps = 0, multiplying every gradient by c > 0 leaves every step unchanged."""
@@ -349,8 +417,9 @@ _TINY = {jnp.float32: 1e-30, jnp.bfloat16: 1e-30, jnp.float16: 6e-8}
 _HUGE = {jnp.float32: 3e38, jnp.bfloat16: 3e38, jnp.float16: 6.5e4}
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16],
-                         ids=["f32", "bf16", "f16"])
+@pytest.mark.parametrize(
+  "dtype", [jnp.float32, jnp.bfloat16, jnp.float16], ids=["f32", "bf16", "f16"]
+)
 @pytest.mark.parametrize("size", ["zero", "tiny", "huge"])
 @pytest.mark.parametrize("eps_in_sqrt", [True, False], ids=["eps_inside", "eps_outside"])
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
@@ -359,10 +428,10 @@ def test_no_nan_or_inf(dtype, size, eps_in_sqrt, eps):
   params = {"w": jnp.zeros((4,), dtype)}
   grads = [jnp.asarray([mag, -mag, mag, 0.0], dtype)] * 3 + [jnp.asarray([1.0, -1, 0, 0.5], dtype)]
   txs = [
-      nn.scale_by_rms(0.9, eps, eps_in_sqrt=eps_in_sqrt),
-      nn.scale_by_rms(0.9, eps, eps_in_sqrt=eps_in_sqrt, centered=True),
-      nn.rmsprop(0.01, 0.9, eps, eps_in_sqrt=eps_in_sqrt, momentum=0.9),
-      nn.rmsprop(0.01, 0.99, eps, eps_in_sqrt=eps_in_sqrt, centered=True, momentum=0.9),
+    nn.scale_by_rms(0.9, eps, eps_in_sqrt=eps_in_sqrt),
+    nn.scale_by_rms(0.9, eps, eps_in_sqrt=eps_in_sqrt, centered=True),
+    nn.rmsprop(0.01, 0.9, eps, eps_in_sqrt=eps_in_sqrt, momentum=0.9),
+    nn.rmsprop(0.01, 0.99, eps, eps_in_sqrt=eps_in_sqrt, centered=True, momentum=0.9),
   ]
   for tx in txs:
     state = tx.init(params)
@@ -383,8 +452,11 @@ def test_first_step_is_bounded_in_low_precision():
   for dtype in (jnp.bfloat16, jnp.float16):
     g = jnp.asarray([1e-4, 3.0, -200.0, 0.5], dtype)
     u, _ = nn.scale_by_rms(0.9, 0.0).update(g, nn.scale_by_rms(0.9, 0.0).init(g))
-    np.testing.assert_allclose(np.asarray(u, np.float32), np.sign(np.asarray(g, np.float32))
-                               * np.float32(1 / np.sqrt(0.1)), rtol=1e-2)
+    np.testing.assert_allclose(
+      np.asarray(u, np.float32),
+      np.sign(np.asarray(g, np.float32)) * np.float32(1 / np.sqrt(0.1)),
+      rtol=1e-2,
+    )
 
 
 def test_centered_variance_has_no_cancellation():
@@ -414,8 +486,13 @@ def test_complex_is_a_pair_sharing_one_mean_square():
   the pair's norm |g|² = g_a² + g_b² (documented semantics): one statistic per complex weight."""
   rng = np.random.default_rng(3)
   gc = rng.normal(size=(6, 3)) + 1j * rng.normal(size=(6, 3))
-  for kw in (dict(), dict(centered=True), dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
-             dict(convention="torch", momentum=0.9, centered=True)):
+  for kw in (
+    dict(),
+    dict(centered=True),
+    dict(momentum=0.9),
+    dict(momentum=0.9, nesterov=True),
+    dict(convention="torch", momentum=0.9, centered=True),
+  ):
     tx = nn.rmsprop(0.01, **kw)
     with jax.enable_x64(True):
       z = jnp.zeros(3, jnp.complex128)
@@ -447,12 +524,18 @@ def test_complex_is_a_pair_sharing_one_mean_square():
         v = 0.9 * v - 0.01 * s
         theta = theta + (0.9 * v - 0.01 * s if kw.get("nesterov") else v)
     np.testing.assert_allclose(np.asarray(z), theta, rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(z), ref.rmsprop(np.zeros(3, complex), list(gc), 0.01,
-                                                          eps_in_sqrt=conv != "torch",
-                                                          lr_inside=conv != "torch",
-                                                          **{k: v for k, v in kw.items()
-                                                             if k != "convention"})[-1],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+      np.asarray(z),
+      ref.rmsprop(
+        np.zeros(3, complex),
+        list(gc),
+        0.01,
+        eps_in_sqrt=conv != "torch",
+        lr_inside=conv != "torch",
+        **{k: v for k, v in kw.items() if k != "convention"},
+      )[-1],
+      rtol=1e-12,
+    )
 
 
 def test_complex_with_zero_imaginary_part_equals_real():
@@ -490,8 +573,9 @@ def _gains_stub(delta=0.05):
 
   def update(updates, state, params=None):
     gains, prev = state
-    gains = jax.tree.map(lambda G, u, p: jnp.where(u * p > 0, G + delta, G * (1 - delta)),
-                         gains, updates, prev)
+    gains = jax.tree.map(
+      lambda G, u, p: jnp.where(u * p > 0, G + delta, G * (1 - delta)), gains, updates, prev
+    )
     return jax.tree.map(lambda G, u: G * u, gains, updates), (gains, updates)
 
   return optax.GradientTransformation(init, update)
@@ -526,11 +610,15 @@ def test_composes_with_the_gains_transform():
 
 
 @pytest.mark.parametrize(
-    "factory,nbytes",
-    [(lambda: nn.scale_by_rms(), 4), (lambda: nn.scale_by_rms(centered=True), 8),
-     (lambda: nn.rmsprop(0.1), 4), (lambda: nn.rmsprop(0.1, centered=True), 8),
-     (lambda: nn.rmsprop(0.1, momentum=0.9), 8),
-     (lambda: nn.rmsprop(0.1, centered=True, momentum=0.9), 12)],
+  "factory,nbytes",
+  [
+    (lambda: nn.scale_by_rms(), 4),
+    (lambda: nn.scale_by_rms(centered=True), 8),
+    (lambda: nn.rmsprop(0.1), 4),
+    (lambda: nn.rmsprop(0.1, centered=True), 8),
+    (lambda: nn.rmsprop(0.1, momentum=0.9), 8),
+    (lambda: nn.rmsprop(0.1, centered=True, momentum=0.9), 12),
+  ],
 )
 def test_state_bytes_per_parameter(factory, nbytes):
   params = {"w": jnp.zeros((100, 10)), "b": jnp.zeros(24)}
@@ -552,8 +640,9 @@ def test_state_fields_and_accumulator_dtype():
   assert s.mean_grad["z"].dtype == jnp.complex64 and s.momentum_buffer["z"].dtype == jnp.complex64
   assert isinstance(nn.rmsprop(0.1, momentum=0.9).init(p)[0], nn.RmspropMomentumState)
   assert isinstance(nn.scale_by_rms(centered=True).init(p), nn.ScaleByCenteredRmsState)
-  np.testing.assert_array_equal(optax.tree.get(nn.rmsprop(0.1, convention="tf1").init(p),
-                                               "mean_square")["w"], np.ones(3))
+  np.testing.assert_array_equal(
+    optax.tree.get(nn.rmsprop(0.1, convention="tf1").init(p), "mean_square")["w"], np.ones(3)
+  )
 
 
 def test_decay_and_eps_schedules_match_reference():
@@ -600,24 +689,24 @@ def test_alias_types():
 
 
 @pytest.mark.parametrize(
-    "call,match",
-    [
-        (lambda: nn.scale_by_rms(decay=-0.1), "decay"),
-        (lambda: nn.scale_by_rms(decay=1.0), "decay"),
-        (lambda: nn.rmsprop(0.1, decay=1.5), "decay"),
-        (lambda: nn.rmsprop(0.1, decay=lambda t: 1.0), "decay"),
-        (lambda: nn.scale_by_rms(eps=-1e-8), "eps"),
-        (lambda: nn.rmsprop(0.1, eps=-1.0), "eps"),
-        (lambda: nn.scale_by_rms(initial_scale=-1.0), "initial_scale"),
-        (lambda: nn.rmsprop(0.1, initial_scale=-0.5), "initial_scale"),
-        (lambda: nn.rmsprop(0.1, nesterov=True), "nesterov"),
-        (lambda: nn.rmsprop(0.1, convention="pytorch"), "convention"),
-        (lambda: nn.rmsprop(0.1, momentum=0.9, nesterov=True, convention="torch"), "nesterov"),
-        (lambda: nn.rmsprop(0.1, convention="torch", eps_in_sqrt=True), "eps_in_sqrt"),
-        (lambda: nn.rmsprop(0.1, convention="tf1", initial_scale=0.0), "initial_scale"),
-        (lambda: nn.rmsprop(0.1, momentum=1.0), "momentum"),
-        (lambda: nn.rmsprop(-0.1), "learning_rate"),
-    ],
+  "call,match",
+  [
+    (lambda: nn.scale_by_rms(decay=-0.1), "decay"),
+    (lambda: nn.scale_by_rms(decay=1.0), "decay"),
+    (lambda: nn.rmsprop(0.1, decay=1.5), "decay"),
+    (lambda: nn.rmsprop(0.1, decay=lambda t: 1.0), "decay"),
+    (lambda: nn.scale_by_rms(eps=-1e-8), "eps"),
+    (lambda: nn.rmsprop(0.1, eps=-1.0), "eps"),
+    (lambda: nn.scale_by_rms(initial_scale=-1.0), "initial_scale"),
+    (lambda: nn.rmsprop(0.1, initial_scale=-0.5), "initial_scale"),
+    (lambda: nn.rmsprop(0.1, nesterov=True), "nesterov"),
+    (lambda: nn.rmsprop(0.1, convention="pytorch"), "convention"),
+    (lambda: nn.rmsprop(0.1, momentum=0.9, nesterov=True, convention="torch"), "nesterov"),
+    (lambda: nn.rmsprop(0.1, convention="torch", eps_in_sqrt=True), "eps_in_sqrt"),
+    (lambda: nn.rmsprop(0.1, convention="tf1", initial_scale=0.0), "initial_scale"),
+    (lambda: nn.rmsprop(0.1, momentum=1.0), "momentum"),
+    (lambda: nn.rmsprop(-0.1), "learning_rate"),
+  ],
 )
 def test_bad_input_raises_value_error_naming_the_argument(call, match):
   with pytest.raises(ValueError, match=match):

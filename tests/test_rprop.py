@@ -16,9 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from references import rprop as ref
 
 import nnml_optax as nn
+
+from references import rprop as ref
 
 VARIANTS = ("rprop-", "rprop+", "irprop-", "irprop+")
 
@@ -45,11 +46,13 @@ def _run(tx, w0, grads, values=None, *, dtype=jnp.float64):
 TV8_G = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0]
 TV8_E = [5.0, 4.0, 4.5, 4.2, 4.1, 3.9]
 TV8 = {  # variant: (w after each step, Δ after each step), SPEC §8 TV-8
-    "rprop-": ([-0.1, -0.22, -0.16, -0.088, -0.124, -0.1672],
-               [0.1, 0.12, 0.06, 0.072, 0.036, 0.0432]),
-    "rprop+": ([-0.1, -0.22, -0.10, -0.04, -0.10, -0.13], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03]),
-    "irprop-": ([-0.1, -0.22, -0.22, -0.16, -0.16, -0.19], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03]),
-    "irprop+": ([-0.1, -0.22, -0.10, -0.04, -0.04, -0.07], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03]),
+  "rprop-": (
+    [-0.1, -0.22, -0.16, -0.088, -0.124, -0.1672],
+    [0.1, 0.12, 0.06, 0.072, 0.036, 0.0432],
+  ),
+  "rprop+": ([-0.1, -0.22, -0.10, -0.04, -0.10, -0.13], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03]),
+  "irprop-": ([-0.1, -0.22, -0.22, -0.16, -0.16, -0.19], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03]),
+  "irprop+": ([-0.1, -0.22, -0.10, -0.04, -0.04, -0.07], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03]),
 }
 
 
@@ -105,53 +108,154 @@ def test_first_step_clamp_applies_to_every_variant():
 
 # A random stream with zeros (a whole step of zeros for two weights), 6 weights × 12 steps.
 TORCH_G = [
-    [-1.604, 0.0, 0.741, 0.153, 0.864, 2.913], [0.0, 0.945, -1.666, 0.0, -0.512, 0.0],
-    [-0.86, 0.519, -1.265, -2.159, 0.435, 1.733], [0.0, 0.0, 0.268, 0.767, 1.191, -1.157],
-    [0.696, 0.0, -0.032, 0.013, -0.679, -0.621], [1.331, 0.259, -0.481, -2.492, -0.877, -0.506],
-    [-1.283, -1.33, 0.826, -0.247, -1.7, -1.335], [-0.3, 1.115, 0.0, 1.59, -0.487, -1.711],
-    [0.513, 0.0, -0.222, 0.0, 0.0, -0.011], [1.665, 0.896, -1.203, 2.8, -1.021, 0.848],
-    [0.0, 0.0, 0.202, -0.164, 0.0, -0.712], [-1.174, 0.475, 1.737, -0.137, 1.703, -0.088],
+  [-1.604, 0.0, 0.741, 0.153, 0.864, 2.913],
+  [0.0, 0.945, -1.666, 0.0, -0.512, 0.0],
+  [-0.86, 0.519, -1.265, -2.159, 0.435, 1.733],
+  [0.0, 0.0, 0.268, 0.767, 1.191, -1.157],
+  [0.696, 0.0, -0.032, 0.013, -0.679, -0.621],
+  [1.331, 0.259, -0.481, -2.492, -0.877, -0.506],
+  [-1.283, -1.33, 0.826, -0.247, -1.7, -1.335],
+  [-0.3, 1.115, 0.0, 1.59, -0.487, -1.711],
+  [0.513, 0.0, -0.222, 0.0, 0.0, -0.011],
+  [1.665, 0.896, -1.203, 2.8, -1.021, 0.848],
+  [0.0, 0.0, 0.202, -0.164, 0.0, -0.712],
+  [-1.174, 0.475, 1.737, -0.137, 1.703, -0.088],
 ]
 # (torch kwargs, dtype) -> final weights, final step sizes (float.hex), torch.optim.Rprop from w = 0
 TORCH_FINAL = [
-    (dict(lr=0.05), "float64",
-     ["0x1.47ae147ae147cp-6", "-0x1.0a3d70a3d70a4p-2", "0x1.db22d0e560416p-7",
-      "-0x1.0000000000001p-6", "-0x1.9ce075f6fd222p-5", "0x1.24febd09e12a4p-3"],
-     ["0x1.eb851eb851eb8p-7", "0x1.eb851eb851eb8p-6", "0x1.26e978d4fdf3bp-8",
-      "0x1.999999999999ap-9", "0x1.61e4f765fd8adp-6", "0x1.fd9ba1b1960f8p-6"]),
-    (dict(lr=0.05), "float32",
-     ["0x1.47ae14p-6", "-0x1.0a3d70p-2", "0x1.db22d4p-7", "-0x1.000000p-6", "-0x1.9ce078p-5",
-      "0x1.24fec0p-3"],
-     ["0x1.eb8520p-7", "0x1.eb8520p-6", "0x1.26e97ap-8", "0x1.99999ap-9", "0x1.61e4fap-6",
-      "0x1.fd9ba8p-6"]),
-    (dict(lr=0.3, etas=(0.3, 1.7), step_sizes=(0.01, 0.5)), "float64",
-     ["-0x1.999999999999cp-5", "-0x1.bffffffffffffp+0", "-0x1.c23c85c24c404p-4",
-      "-0x1.020c49ba5e354p-4", "-0x1.254b05b7cfe5ap-2", "0x1.4011b1d92b7fep+0"],
-     ["0x1.70a3d70a3d70ap-5", "0x1.3333333333333p-3", "0x1.47ae147ae147bp-7",
-      "0x1.47ae147ae147bp-7", "0x1.0fab53d640e9cp-3", "0x1.051eb851eb852p-2"]),
-    (dict(lr=0.3, etas=(0.3, 1.7), step_sizes=(0.01, 0.5)), "float32",
-     ["-0x1.99999p-5", "-0x1.bffffep+0", "-0x1.c23c84p-4", "-0x1.020c4ap-4", "-0x1.254b04p-2",
-      "0x1.4011b4p+0"],
-     ["0x1.70a3d8p-5", "0x1.333334p-3", "0x1.47ae14p-7", "0x1.47ae14p-7", "0x1.0fab58p-3",
-      "0x1.051ebap-2"]),
-    (dict(lr=5e-7), "float64",  # Δ₀ below min_step_size = 1e-6: clamped up on the first step
-     ["0x1.ad7f29abcaf48p-21", "-0x1.ad7f29abcaf48p-18", "0x1.c8571c4687a3ep-19", "0x0.0p+0",
-      "0x1.d87247702c0ccp-22", "0x1.032049084b14dp-17"],
-     ["0x1.0c6f7a0b5ed8dp-20", "0x1.0c6f7a0b5ed8dp-20", "0x1.0c6f7a0b5ed8dp-20",
-      "0x1.0c6f7a0b5ed8dp-20", "0x1.828c0be769dc1p-20", "0x1.4dfa063063a78p-20"]),
-    (dict(lr=5e-7), "float32",
-     ["0x1.ad7f28p-21", "-0x1.ad7f28p-18", "0x1.c8571cp-19", "0x0.0p+0", "0x1.d87258p-22",
-      "0x1.03204cp-17"],
-     ["0x1.0c6f7ap-20", "0x1.0c6f7ap-20", "0x1.0c6f7ap-20", "0x1.0c6f7ap-20", "0x1.828c0ep-20",
-      "0x1.4dfa0cp-20"]),
+  (
+    dict(lr=0.05),
+    "float64",
+    [
+      "0x1.47ae147ae147cp-6",
+      "-0x1.0a3d70a3d70a4p-2",
+      "0x1.db22d0e560416p-7",
+      "-0x1.0000000000001p-6",
+      "-0x1.9ce075f6fd222p-5",
+      "0x1.24febd09e12a4p-3",
+    ],
+    [
+      "0x1.eb851eb851eb8p-7",
+      "0x1.eb851eb851eb8p-6",
+      "0x1.26e978d4fdf3bp-8",
+      "0x1.999999999999ap-9",
+      "0x1.61e4f765fd8adp-6",
+      "0x1.fd9ba1b1960f8p-6",
+    ],
+  ),
+  (
+    dict(lr=0.05),
+    "float32",
+    [
+      "0x1.47ae14p-6",
+      "-0x1.0a3d70p-2",
+      "0x1.db22d4p-7",
+      "-0x1.000000p-6",
+      "-0x1.9ce078p-5",
+      "0x1.24fec0p-3",
+    ],
+    [
+      "0x1.eb8520p-7",
+      "0x1.eb8520p-6",
+      "0x1.26e97ap-8",
+      "0x1.99999ap-9",
+      "0x1.61e4fap-6",
+      "0x1.fd9ba8p-6",
+    ],
+  ),
+  (
+    dict(lr=0.3, etas=(0.3, 1.7), step_sizes=(0.01, 0.5)),
+    "float64",
+    [
+      "-0x1.999999999999cp-5",
+      "-0x1.bffffffffffffp+0",
+      "-0x1.c23c85c24c404p-4",
+      "-0x1.020c49ba5e354p-4",
+      "-0x1.254b05b7cfe5ap-2",
+      "0x1.4011b1d92b7fep+0",
+    ],
+    [
+      "0x1.70a3d70a3d70ap-5",
+      "0x1.3333333333333p-3",
+      "0x1.47ae147ae147bp-7",
+      "0x1.47ae147ae147bp-7",
+      "0x1.0fab53d640e9cp-3",
+      "0x1.051eb851eb852p-2",
+    ],
+  ),
+  (
+    dict(lr=0.3, etas=(0.3, 1.7), step_sizes=(0.01, 0.5)),
+    "float32",
+    [
+      "-0x1.99999p-5",
+      "-0x1.bffffep+0",
+      "-0x1.c23c84p-4",
+      "-0x1.020c4ap-4",
+      "-0x1.254b04p-2",
+      "0x1.4011b4p+0",
+    ],
+    [
+      "0x1.70a3d8p-5",
+      "0x1.333334p-3",
+      "0x1.47ae14p-7",
+      "0x1.47ae14p-7",
+      "0x1.0fab58p-3",
+      "0x1.051ebap-2",
+    ],
+  ),
+  (
+    dict(lr=5e-7),
+    "float64",  # Δ₀ below min_step_size = 1e-6: clamped up on the first step
+    [
+      "0x1.ad7f29abcaf48p-21",
+      "-0x1.ad7f29abcaf48p-18",
+      "0x1.c8571c4687a3ep-19",
+      "0x0.0p+0",
+      "0x1.d87247702c0ccp-22",
+      "0x1.032049084b14dp-17",
+    ],
+    [
+      "0x1.0c6f7a0b5ed8dp-20",
+      "0x1.0c6f7a0b5ed8dp-20",
+      "0x1.0c6f7a0b5ed8dp-20",
+      "0x1.0c6f7a0b5ed8dp-20",
+      "0x1.828c0be769dc1p-20",
+      "0x1.4dfa063063a78p-20",
+    ],
+  ),
+  (
+    dict(lr=5e-7),
+    "float32",
+    [
+      "0x1.ad7f28p-21",
+      "-0x1.ad7f28p-18",
+      "0x1.c8571cp-19",
+      "0x0.0p+0",
+      "0x1.d87258p-22",
+      "0x1.03204cp-17",
+    ],
+    [
+      "0x1.0c6f7ap-20",
+      "0x1.0c6f7ap-20",
+      "0x1.0c6f7ap-20",
+      "0x1.0c6f7ap-20",
+      "0x1.828c0ep-20",
+      "0x1.4dfa0cp-20",
+    ],
+  ),
 ]
 
 
 def _torch_kwargs(kw):
   eta_minus, eta_plus = kw.get("etas", (0.5, 1.2))
   lo, hi = kw.get("step_sizes", (1e-6, 50.0))
-  return dict(learning_rate=kw["lr"], eta_minus=eta_minus, eta_plus=eta_plus, min_step_size=lo,
-              max_step_size=hi)
+  return dict(
+    learning_rate=kw["lr"],
+    eta_minus=eta_minus,
+    eta_plus=eta_plus,
+    min_step_size=lo,
+    max_step_size=hi,
+  )
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["nojit", "jit"])
@@ -201,14 +305,29 @@ def test_tv9_rprop_drifts_sgd_stays_rmsprop_drifts_less():
   sgd = _run(optax.chain(optax.identity(), optax.sgd(1.0)), [0.0], TV9_G)[0][:, 0]
   rp = _run(nn.rprop(0.01), [0.0], TV9_G)[0][:, 0]
   # torch RMSprop(lr=.01, alpha=.9) == optax.rmsprop(eps_in_sqrt=False) (SPEC §6.4)
-  rms = _run(optax.chain(optax.identity(), optax.rmsprop(0.01, decay=0.9, eps_in_sqrt=False)),
-             [0.0], TV9_G)[0][:, 0]
+  rms = _run(
+    optax.chain(optax.identity(), optax.rmsprop(0.01, decay=0.9, eps_in_sqrt=False)), [0.0], TV9_G
+  )[0][:, 0]
   # torch.optim.Rprop(lr=.01): the flip is frozen, so the 10th step does not move
   np.testing.assert_allclose(
-      rp, [-0.01, -0.022, -0.0364, -0.05368, -0.074416, -0.0992992, -0.12915904, -0.164990848,
-           -0.2079890176, -0.2079890176], rtol=0, atol=1e-15)
-  assert abs(sgd[-1]) < 1e-15                                     # 9·0.1 − 0.9 = 0: stays put
-  np.testing.assert_allclose(rms[8], -0.1609340611, atol=1e-10)   # torch RMSprop
+    rp,
+    [
+      -0.01,
+      -0.022,
+      -0.0364,
+      -0.05368,
+      -0.074416,
+      -0.0992992,
+      -0.12915904,
+      -0.164990848,
+      -0.2079890176,
+      -0.2079890176,
+    ],
+    rtol=0,
+    atol=1e-15,
+  )
+  assert abs(sgd[-1]) < 1e-15  # 9·0.1 − 0.9 = 0: stays put
+  np.testing.assert_allclose(rms[8], -0.1609340611, atol=1e-10)  # torch RMSprop
   np.testing.assert_allclose(rms[9], -0.1303354814, atol=1e-10)
   np.testing.assert_allclose(ref.sign_steps(TV9_G, 0.01)[-1], -0.08, atol=1e-15)
   assert abs(rp[-1]) > 1.5 * abs(rms[-1]) > 1.5 * abs(sgd[-1])
@@ -224,8 +343,9 @@ def test_tv9_rprop_drifts_sgd_stays_rmsprop_drifts_less():
 
 N_STEPS, N_W = 10, 8
 _grad_streams = hnp.arrays(
-    np.float64, (N_STEPS, N_W),
-    elements=st.one_of(st.just(0.0), st.floats(-10, 10, allow_nan=False, allow_subnormal=False)),
+  np.float64,
+  (N_STEPS, N_W),
+  elements=st.one_of(st.just(0.0), st.floats(-10, 10, allow_nan=False, allow_subnormal=False)),
 )
 _value_streams = hnp.arrays(np.float64, (N_STEPS,), elements=st.sampled_from([0.0, 1.0, 2.0, 3.0]))
 
@@ -252,11 +372,11 @@ def _scan_runner(variant):
 
 
 _hypers = st.tuples(
-    st.floats(1e-4, 10.0),        # learning_rate
-    st.floats(0.05, 0.95),        # eta_minus
-    st.floats(1.05, 3.0),         # eta_plus
-    st.floats(0.0, 1e-2),         # min_step_size
-    st.floats(1e-2, 20.0),        # max_step_size
+  st.floats(1e-4, 10.0),  # learning_rate
+  st.floats(0.05, 0.95),  # eta_minus
+  st.floats(1.05, 3.0),  # eta_plus
+  st.floats(0.0, 1e-2),  # min_step_size
+  st.floats(1e-2, 20.0),  # max_step_size
 )
 
 
@@ -267,8 +387,9 @@ def test_matches_float64_reference(variant, grads, values, hp):
   """Float64, traced hyperparameters: bit for bit the SPEC §4 loop with its float state."""
   lr, em, ep, lo, hi = hp
   with jax.enable_x64(True):
-    ws, ds = _scan_runner(variant)(jnp.asarray(grads), jnp.asarray(values),
-                                   *(jnp.float64(h) for h in hp))
+    ws, ds = _scan_runner(variant)(
+      jnp.asarray(grads), jnp.asarray(values), *(jnp.float64(h) for h in hp)
+    )
     ws, ds = np.asarray(ws), np.asarray(ds)
   rw, rd = ref.rprop(np.zeros(N_W), grads, variant, lr, em, ep, lo, hi, values=values)
   np.testing.assert_array_equal(ws, np.array(rw))
@@ -276,13 +397,15 @@ def test_matches_float64_reference(variant, grads, values, hp):
 
 
 @hypothesis.settings(max_examples=200)
-@hypothesis.given(grads=_grad_streams, values=_value_streams, hp=_hypers,
-                  variant=st.sampled_from(VARIANTS))
+@hypothesis.given(
+  grads=_grad_streams, values=_value_streams, hp=_hypers, variant=st.sampled_from(VARIANTS)
+)
 def test_step_sizes_stay_in_bounds(grads, values, hp, variant):
   """float32: every step size after every step lies in [min_step_size, max_step_size]."""
   lo, hi = hp[3], hp[4]
-  _, ds = _scan_runner(variant)(jnp.asarray(grads, jnp.float32), jnp.asarray(values, jnp.float32),
-                                *(jnp.float32(h) for h in hp))
+  _, ds = _scan_runner(variant)(
+    jnp.asarray(grads, jnp.float32), jnp.asarray(values, jnp.float32), *(jnp.float32(h) for h in hp)
+  )
   ds = np.asarray(ds)
   assert ds.dtype == np.float32
   assert np.all(ds >= np.float32(lo)) and np.all(ds <= np.float32(hi))
@@ -291,10 +414,12 @@ def test_step_sizes_stay_in_bounds(grads, values, hp, variant):
 def test_scheduled_hyperparameters_follow_the_reference():
   em = lambda t: 0.5 - 0.02 * jnp.minimum(t, 5)  # noqa: E731
   hi = lambda t: 0.5 + 0.0 * t  # noqa: E731
-  ws, ds = _run(nn.rprop(0.1, eta_minus=em, max_step_size=hi, variant="rprop-"), np.zeros(6),
-                TORCH_G)
-  rw, rd = ref.rprop(np.zeros(6), TORCH_G, "rprop-", 0.1,
-                     eta_minus=lambda t: 0.5 - 0.02 * min(t, 5), max_step=0.5)
+  ws, ds = _run(
+    nn.rprop(0.1, eta_minus=em, max_step_size=hi, variant="rprop-"), np.zeros(6), TORCH_G
+  )
+  rw, rd = ref.rprop(
+    np.zeros(6), TORCH_G, "rprop-", 0.1, eta_minus=lambda t: 0.5 - 0.02 * min(t, 5), max_step=0.5
+  )
   np.testing.assert_allclose(ws, rw, rtol=1e-15, atol=1e-15)
   np.testing.assert_allclose(ds, rd, rtol=1e-15, atol=1e-15)
 
@@ -371,7 +496,7 @@ def test_full_batch_recipe_multisteps(variant):
       w_full = optax.apply_updates(w_full, u)
       e_full = value_and_grad(w_ms, x, y)[0]
       for k in range(4):
-        _, g = value_and_grad(w_ms, x[8 * k:8 * k + 8], y[8 * k:8 * k + 8])
+        _, g = value_and_grad(w_ms, x[8 * k : 8 * k + 8], y[8 * k : 8 * k + 8])
         # the full-batch loss reaches the inner transform at the last mini-step
         u, s_ms = ms_update(g, s_ms, w_ms, value=e_full)
         w_ms = optax.apply_updates(w_ms, u)
@@ -415,22 +540,22 @@ def test_full_batch_convergence_least_squares(variant):
 
 
 @pytest.mark.parametrize(
-    "kwargs,name",
-    [
-        (dict(eta_plus=1.0), "eta_plus"),
-        (dict(eta_plus=0.9), "eta_plus"),
-        (dict(eta_minus=0.0), "eta_minus"),
-        (dict(eta_minus=1.0), "eta_minus"),
-        (dict(eta_minus=1.5), "eta_minus"),
-        (dict(min_step_size=-1e-3), "min_step_size"),
-        (dict(min_step_size=2.0, max_step_size=1.0), "min_step_size"),
-        (dict(max_step_size=0.0), "max_step_size"),
-        (dict(learning_rate=0.0), "learning_rate"),
-        (dict(learning_rate=-0.1), "learning_rate"),
-        (dict(learning_rate=float("nan")), "learning_rate"),
-        (dict(eta_plus=lambda t: 0.9), "eta_plus"),  # a schedule probed at step 0
-        (dict(variant="irprop"), "variant"),
-    ],
+  "kwargs,name",
+  [
+    (dict(eta_plus=1.0), "eta_plus"),
+    (dict(eta_plus=0.9), "eta_plus"),
+    (dict(eta_minus=0.0), "eta_minus"),
+    (dict(eta_minus=1.0), "eta_minus"),
+    (dict(eta_minus=1.5), "eta_minus"),
+    (dict(min_step_size=-1e-3), "min_step_size"),
+    (dict(min_step_size=2.0, max_step_size=1.0), "min_step_size"),
+    (dict(max_step_size=0.0), "max_step_size"),
+    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(learning_rate=-0.1), "learning_rate"),
+    (dict(learning_rate=float("nan")), "learning_rate"),
+    (dict(eta_plus=lambda t: 0.9), "eta_plus"),  # a schedule probed at step 0
+    (dict(variant="irprop"), "variant"),
+  ],
 )
 def test_bad_input(kwargs, name):
   for factory in (nn.rprop, nn.scale_by_rprop):

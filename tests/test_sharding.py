@@ -18,7 +18,7 @@ from jax.sharding import PartitionSpec as P
 from registry import ENTRIES, Entry, grads_of, loss, make_params
 
 pytestmark = pytest.mark.skipif(
-    len(jax.devices()) < 8, reason="needs 8 (fake) devices: XLA_FLAGS set too late"
+  len(jax.devices()) < 8, reason="needs 8 (fake) devices: XLA_FLAGS set too late"
 )
 
 SPECS = {"w": P("data", None), "b": P(), "s": P(), "k": P(None, None, "data")}
@@ -68,7 +68,7 @@ def test_sharded_equals_unsharded(entry: Entry, mesh):
   for s_leaf, p_leaf in _mirrors(state, sparams):
     found += 1
     assert s_leaf.sharding.is_equivalent_to(p_leaf.sharding, p_leaf.ndim), (
-        f"{entry.name}: state leaf {s_leaf.shape} has {s_leaf.sharding}, param has {p_leaf.sharding}"
+      f"{entry.name}: state leaf {s_leaf.shape} has {s_leaf.sharding}, param has {p_leaf.sharding}"
     )
 
   def step(params, state):

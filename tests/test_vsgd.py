@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from references import vsgd as ref
 
 import nnml_optax as nn
+
+from references import vsgd as ref
 
 TINY = 1e-300  # eps must be > 0; this one does not change any float64 value below
 
@@ -27,19 +28,22 @@ def _run_tv10(tx, *, alias: bool):
     theta = jnp.zeros(1, jnp.float64)
     state = tx.init(theta)
     for gi, hi in zip(g, h, strict=True):
-      u, state = tx.update(jnp.asarray([gi], jnp.float64), state, theta,
-                           curvature=jnp.asarray([hi], jnp.float64))
+      u, state = tx.update(
+        jnp.asarray([gi], jnp.float64), state, theta, curvature=jnp.asarray([hi], jnp.float64)
+      )
       theta = theta + u if alias else theta - u
       s = state[0] if alias else state
-      rows.append({k: float(getattr(s, k)[0]) for k in ("gbar", "vbar", "hbar", "vhbar", "tau")}
-                  | {"theta": float(theta[0]), "eta": float(jnp.abs(u[0]) / gi)})
+      rows.append(
+        {k: float(getattr(s, k)[0]) for k in ("gbar", "vbar", "hbar", "vhbar", "tau")}
+        | {"theta": float(theta[0]), "eta": float(jnp.abs(u[0]) / gi)}
+      )
   return rows
 
 
 TV10 = [  # step: gbar, vbar, hbar, eta, tau, theta   (SPEC §8, TV-10)
-    (2.0, 7.0, 3.0, 0.1904761905, 1.857142857, -0.380952381),
-    (1.461538462, 3.769230769, 2.461538462, 0.2302295918, 1.804664723, -0.6111819728),
-    (2.036970299, 5.143873493, 2.205790978, 0.3656914094, 1.348952116, -1.525410496),
+  (2.0, 7.0, 3.0, 0.1904761905, 1.857142857, -0.380952381),
+  (1.461538462, 3.769230769, 2.461538462, 0.2302295918, 1.804664723, -0.6111819728),
+  (2.036970299, 5.143873493, 2.205790978, 0.3656914094, 1.348952116, -1.525410496),
 ]
 
 
@@ -51,8 +55,9 @@ def test_tv10(alias, outlier_threshold):
   rows = _run_tv10(tx, alias=alias)
   # the two slow-start calls: zero updates, then gbar = 2, vbar = 2*5, hbar = 2*2, tau = n0
   assert rows[0]["theta"] == 0.0 and rows[1]["theta"] == 0.0
-  np.testing.assert_allclose([rows[1][k] for k in ("gbar", "vbar", "hbar", "tau")],
-                             [2.0, 10.0, 4.0, 2.0], rtol=0, atol=0)
+  np.testing.assert_allclose(
+    [rows[1][k] for k in ("gbar", "vbar", "hbar", "tau")], [2.0, 10.0, 4.0, 2.0], rtol=0, atol=0
+  )
   for row, want in zip(rows[2:], TV10, strict=True):
     got = [row[k] for k in ("gbar", "vbar", "hbar", "eta", "tau", "theta")]
     np.testing.assert_allclose(got, want, rtol=2e-9)  # the table has 10 significant digits
@@ -66,8 +71,9 @@ def test_tv10(alias, outlier_threshold):
 def test_tv10_reference_matches_table():
   got = ref.vsgd_l(0.0, [1, 3, 2, 1, 2.5], [2] * 5, 2.0, 2)[2:]
   for row, want in zip(got, TV10, strict=True):
-    np.testing.assert_allclose([row[k] for k in ("gbar", "vbar", "hbar", "eta", "tau", "theta")],
-                               want, rtol=2e-9)
+    np.testing.assert_allclose(
+      [row[k] for k in ("gbar", "vbar", "hbar", "eta", "tau", "theta")], want, rtol=2e-9
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -102,10 +108,10 @@ def _compiled(n0, c, robust, k):
 
 
 @hypothesis.given(
-    g=st.lists(st.floats(-10, 10), min_size=STEPS * WIDTH, max_size=STEPS * WIDTH),
-    h=st.lists(st.floats(0.01, 100), min_size=STEPS * WIDTH, max_size=STEPS * WIDTH),
-    n0=st.sampled_from([2, 3]),  # n0 = 1 starts at tau = 1, the ill-conditioned corner (above)
-    robust=st.booleans(),
+  g=st.lists(st.floats(-10, 10), min_size=STEPS * WIDTH, max_size=STEPS * WIDTH),
+  h=st.lists(st.floats(0.01, 100), min_size=STEPS * WIDTH, max_size=STEPS * WIDTH),
+  n0=st.sampled_from([2, 3]),  # n0 = 1 starts at tau = 1, the ill-conditioned corner (above)
+  robust=st.booleans(),
 )
 def test_matches_reference(g, h, n0, robust):
   g = np.asarray(g).reshape(STEPS, WIDTH)
@@ -204,8 +210,10 @@ def _noisy_run(tx, key, steps=2000, fd=True):
 
 def test_noisy_quadratic_untuned_vsgd_vs_tuned_sgd():
   keys = jax.random.split(jax.random.PRNGKey(0), 4)
-  final = lambda tx, fd: float(np.mean([  # noqa: E731
-      jax.jit(lambda k: _noisy_run(tx, k, fd=fd))(k) for k in keys]))
+
+  def final(tx, fd):
+    return float(np.mean([jax.jit(lambda k: _noisy_run(tx, k, fd=fd))(k) for k in keys]))
+
   sgd = {lr: final(optax.sgd(lr), False) for lr in (0.003, 0.01, 0.02, 0.03, 0.1, 0.15)}
   vsgd = final(nn.vsgd(), True)  # defaults: no tuning
   best = min(sgd.values())
@@ -226,7 +234,8 @@ def test_stationary_rate_approaches_optimal():
     return state, u / grad_fn(theta)  # the rate η actually applied
 
   _, etas = jax.jit(lambda k: jax.lax.scan(body, tx.init(theta), jax.random.split(k, 3000)))(
-      jax.random.PRNGKey(1))
+    jax.random.PRNGKey(1)
+  )
   ratio = np.mean(np.asarray(etas[-1000:]), axis=0) / eta_star
   assert 0.7 < np.median(ratio) < 1.3, ratio
   signal = np.asarray(H) * eta_star > 0.3  # dimensions where the gradient is mostly signal
@@ -313,16 +322,16 @@ def test_grad_fn_through_jit_as_partial():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        (dict(c=0.5), "c"),
-        (dict(c=-1.0), "c"),
-        (dict(n0=0), "n0"),
-        (dict(eps=0.0), "eps"),
-        (dict(eps=-1e-8), "eps"),
-        (dict(outlier_threshold=0.0), "outlier_threshold"),
-        (dict(c=lambda t: 0.5), "c"),
-    ],
+  ("kwargs", "name"),
+  [
+    (dict(c=0.5), "c"),
+    (dict(c=-1.0), "c"),
+    (dict(n0=0), "n0"),
+    (dict(eps=0.0), "eps"),
+    (dict(eps=-1e-8), "eps"),
+    (dict(outlier_threshold=0.0), "outlier_threshold"),
+    (dict(c=lambda t: 0.5), "c"),
+  ],
 )
 def test_bad_hyperparameters(kwargs, name):
   for factory in (nn.scale_by_vsgd, nn.vsgd):

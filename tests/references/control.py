@@ -53,8 +53,9 @@ def bold_driver_run(w0, f, grad, lr, steps, rho=1.1, sigma=0.5, tol=0.0, undo=Tr
   return path
 
 
-def reduce_on_plateau(values, factor=0.1, patience=10, cooldown=0, min_scale=0.0, rtol=1e-4,
-                      atol=0.0, mode="min"):
+def reduce_on_plateau(
+  values, factor=0.1, patience=10, cooldown=0, min_scale=0.0, rtol=1e-4, atol=0.0, mode="min"
+):
   """torch ``ReduceLROnPlateau.step`` (SPEC §6.7 comparison), with a sign-correct threshold.
 
   improved iff m < best - (rtol*|best| + atol) (min; max mirrored); then best/bad update, cooldown

@@ -35,7 +35,7 @@ def local_gains(w0, grads_or_fn, lr, inc=0.05, dec=0.95, gmin=0.1, gmax=10.0, st
 
 
 def local_gains_momentum(
-    w0, grads_or_fn, lr, alpha, inc=0.05, dec=0.95, gmin=0.1, gmax=10.0, steps=None
+  w0, grads_or_fn, lr, alpha, inc=0.05, dec=0.95, gmin=0.1, gmax=10.0, steps=None
 ):
   """Gains with momentum (Jacobs), SPEC §1.5: increase iff g(t)·v(t−1) < 0, else decrease;
   clip; ``v(t) = α·v(t−1) − ε·G·g(t)``; ``w += v(t)``. Returns gains, weights, velocities."""

@@ -37,9 +37,9 @@ def whitening(x, method, keep=None, eps=1e-5):
     return (lambda a: (a - mu) @ vecs / s), (lambda z: (z * s) @ vecs.T + mu), lam
   if method == "zca":
     return (
-        (lambda a: ((a - mu) @ vecs / s) @ vecs.T),
-        (lambda z: ((z @ vecs) * s) @ vecs.T + mu),
-        lam,
+      (lambda a: ((a - mu) @ vecs / s) @ vecs.T),
+      (lambda z: ((z @ vecs) * s) @ vecs.T + mu),
+      lam,
     )
   raise ValueError(method)
 

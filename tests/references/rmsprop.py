@@ -8,9 +8,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def rmsprop(theta0, grads_or_fn, lr, decay=0.9, eps=1e-8, *, eps_in_sqrt=True, centered=False,
-            initial_scale=0.0, momentum=None, nesterov=False, lr_inside=True,
-            bias_correction=False, steps=None):
+def rmsprop(
+  theta0,
+  grads_or_fn,
+  lr,
+  decay=0.9,
+  eps=1e-8,
+  *,
+  eps_in_sqrt=True,
+  centered=False,
+  initial_scale=0.0,
+  momentum=None,
+  nesterov=False,
+  lr_inside=True,
+  bias_correction=False,
+  steps=None,
+):
   """rmsprop, every variant; returns the iterates theta_1..theta_n.
 
   * mean square (SPEC §1.8, §6.4): n = decay*n + (1-decay)*|g|^2, n_0 = initial_scale;

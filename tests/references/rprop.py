@@ -9,8 +9,18 @@ nothing.
 import numpy as np
 
 
-def rprop(w0, grads, variant, lr=0.1, eta_minus=0.5, eta_plus=1.2, min_step=1e-6, max_step=50.0,
-          values=None, clamp_always=True):
+def rprop(
+  w0,
+  grads,
+  variant,
+  lr=0.1,
+  eta_minus=0.5,
+  eta_plus=1.2,
+  min_step=1e-6,
+  max_step=50.0,
+  values=None,
+  clamp_always=True,
+):
   """Runs one Rprop variant on a gradient stream, elementwise (SPEC §4, "Weight rules").
 
   Args:
@@ -42,8 +52,9 @@ def rprop(w0, grads, variant, lr=0.1, eta_minus=0.5, eta_plus=1.2, min_step=1e-6
       factor = np.where(p > 0, ep, np.where(p < 0, em, 1.0))
       delta = np.clip(delta * factor, lo, hi)
     else:
-      delta = np.where(p > 0, np.minimum(delta * ep, hi),
-                       np.where(p < 0, np.maximum(delta * em, lo), delta))
+      delta = np.where(
+        p > 0, np.minimum(delta * ep, hi), np.where(p < 0, np.maximum(delta * em, lo), delta)
+      )
     normal = -np.sign(g) * delta
     if variant == "rprop-":
       dw = normal

@@ -56,9 +56,9 @@ class Entry:
 
   def float_hyperparams(self) -> list[str]:
     return [
-        k
-        for k, v in self.kwargs.items()
-        if isinstance(v, float) and k not in self.fixed and k not in self.static
+      k
+      for k, v in self.kwargs.items()
+      if isinstance(v, float) and k not in self.fixed and k not in self.static
     ]
 
   def extras(self, loss_fn, params) -> dict:
@@ -84,12 +84,12 @@ E = Entry
 # ---------------------------------------------------------------------------------------------
 
 
-def VALUE(loss_fn, params) -> dict:  # noqa: N802 - a constant-like builder
+def VALUE(loss_fn, params) -> dict:
   """``value=``: the loss at the current parameters (irprop+, bold driver, plateau...)."""
   return {"value": loss_fn(params)}
 
 
-def GRAD_FN(loss_fn, params) -> dict:  # noqa: N802
+def GRAD_FN(loss_fn, params) -> dict:
   """``grad_fn=``: the gradient function on the same mini-batch (vSGD-fd)."""
   del params
   return {"grad_fn": jax.grad(loss_fn)}
@@ -145,18 +145,18 @@ def _rosenbrock(p):
 
 
 ZOO: dict[str, tuple[Callable, Callable[[], Any], float]] = {
-    # name: (loss, params0, tolerance on the final loss)
-    "quadratic": (
-        _quadratic,
-        lambda: {"a": jnp.ones((3,)), "b": -jnp.ones((2, 2)), "c": jnp.asarray(0.5)},
-        1e-4,
-    ),
-    "ill_conditioned": (_ill_conditioned, lambda: {"x": jnp.ones((8,))}, 1e-3),
-    "rosenbrock": (
-        _rosenbrock,
-        lambda: {"x": jnp.asarray(-1.2), "y": jnp.asarray(1.0)},
-        1e-2,
-    ),
+  # name: (loss, params0, tolerance on the final loss)
+  "quadratic": (
+    _quadratic,
+    lambda: {"a": jnp.ones((3,)), "b": -jnp.ones((2, 2)), "c": jnp.asarray(0.5)},
+    1e-4,
+  ),
+  "ill_conditioned": (_ill_conditioned, lambda: {"x": jnp.ones((8,))}, 1e-3),
+  "rosenbrock": (
+    _rosenbrock,
+    lambda: {"x": jnp.asarray(-1.2), "y": jnp.asarray(1.0)},
+    1e-2,
+  ),
 }
 
 
@@ -174,7 +174,7 @@ def run_zoo(entry: Entry, problem: str, steps: int | None = None) -> float:
     return (optax.apply_updates(params, u), state), None
 
   (params, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps or entry.zoo_steps))(
-      (params, state)
+    (params, state)
   )
   return float(fn(params))
 

@@ -16,11 +16,20 @@ def _fused_optax_rmsprop(learning_rate=0.01, decay=0.9):
 
 
 ENTRIES = [
-    E("fuse_leaves(momentum)", _fused_momentum, dict(learning_rate=0.05, momentum=0.9),
-      zoo=lambda: _fused_momentum(0.001, 0.9), zoo_steps=6000),
-    E("fuse_leaves(optax.rmsprop)", _fused_optax_rmsprop, dict(learning_rate=0.01, decay=0.9),
-      fixed=("decay",),  # optax.rmsprop reads decay as a float, not a schedule
-      # rmsprop's steps keep size ~lr, so the zoo uses a decaying rate to settle
-      zoo=lambda: nn.fuse_leaves(optax.rmsprop(optax.exponential_decay(0.01, 500, 0.5), 0.9)),
-      zoo_steps=6000),
+  E(
+    "fuse_leaves(momentum)",
+    _fused_momentum,
+    dict(learning_rate=0.05, momentum=0.9),
+    zoo=lambda: _fused_momentum(0.001, 0.9),
+    zoo_steps=6000,
+  ),
+  E(
+    "fuse_leaves(optax.rmsprop)",
+    _fused_optax_rmsprop,
+    dict(learning_rate=0.01, decay=0.9),
+    fixed=("decay",),  # optax.rmsprop reads decay as a float, not a schedule
+    # rmsprop's steps keep size ~lr, so the zoo uses a decaying rate to settle
+    zoo=lambda: nn.fuse_leaves(optax.rmsprop(optax.exponential_decay(0.01, 500, 0.5), 0.9)),
+    zoo_steps=6000,
+  ),
 ]

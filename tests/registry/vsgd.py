@@ -33,14 +33,38 @@ def CURVATURE(loss_fn, params) -> dict:  # a constant-like name, as GRAD_FN
 # keeps the rates small for ~1000 steps; the valley is then followed slowly and the exact path is
 # round-off sensitive (5000 steps gave 5e-3 in one run and 4e-2 in another), so 8000 steps (4e-6).
 ENTRIES = [
-    E("vsgd_fd", nn.vsgd,
-      dict(learning_rate=1.0, c=2.0, n0=2, eps=1e-12, outlier_threshold=2.0), extra=GRAD_FN,
-      static=("n0",), zoo_steps=8000),
-    E("vsgd_curvature", nn.vsgd, dict(learning_rate=1.0, c=2.0, n0=2, eps=1e-12), extra=CURVATURE,
-      static=("n0",), zoo_steps=3000),
-    E("scale_by_vsgd_fd", nn.scale_by_vsgd, dict(c=2.0, n0=2, eps=1e-12), extra=GRAD_FN,
-      static=("n0",), lr=1.0, zoo_steps=8000),
-    E("scale_by_vsgd_curvature_robust", nn.scale_by_vsgd,
-      dict(c=2.0, n0=2, eps=1e-12, robust=True), extra=CURVATURE, static=("n0", "robust"),
-      lr=1.0, zoo_steps=3000),
+  E(
+    "vsgd_fd",
+    nn.vsgd,
+    dict(learning_rate=1.0, c=2.0, n0=2, eps=1e-12, outlier_threshold=2.0),
+    extra=GRAD_FN,
+    static=("n0",),
+    zoo_steps=8000,
+  ),
+  E(
+    "vsgd_curvature",
+    nn.vsgd,
+    dict(learning_rate=1.0, c=2.0, n0=2, eps=1e-12),
+    extra=CURVATURE,
+    static=("n0",),
+    zoo_steps=3000,
+  ),
+  E(
+    "scale_by_vsgd_fd",
+    nn.scale_by_vsgd,
+    dict(c=2.0, n0=2, eps=1e-12),
+    extra=GRAD_FN,
+    static=("n0",),
+    lr=1.0,
+    zoo_steps=8000,
+  ),
+  E(
+    "scale_by_vsgd_curvature_robust",
+    nn.scale_by_vsgd,
+    dict(c=2.0, n0=2, eps=1e-12, robust=True),
+    extra=CURVATURE,
+    static=("n0", "robust"),
+    lr=1.0,
+    zoo_steps=3000,
+  ),
 ]
