@@ -219,7 +219,7 @@ def scale_by_local_gains(
       sign = _core.sign_int8(uc)
       agree = (sign == last_sign) & (sign != 0)
       new = jnp.where(agree, gc + _core.hyper(inc, ct), gc * _core.hyper(dec, ct))
-      new = jnp.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct))
+      new = _core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct))
       return (new * uc).astype(u.dtype), new.astype(gain.dtype), sign
 
     triples = jax.tree.map(leaf, updates, state.gains, state.last_grad_sign)
@@ -323,7 +323,7 @@ def scale_by_local_gains_momentum(
       ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
       uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
       new = jnp.where(_same_sign(uc, bc), gc + _core.hyper(inc, ct), gc * _core.hyper(dec, ct))
-      new = jnp.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct))
+      new = _core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct))
       b_new = _core.hyper(mu, ct) * bc + new * uc
       return b_new.astype(u.dtype), new.astype(gain.dtype), _finite_or_zero(b_new).astype(b.dtype)
 
@@ -522,7 +522,7 @@ def scale_by_delta_bar_delta(
         jnp.where(_same_sign(dc, -uc), rc * (1 - _core.hyper(f, ct)), rc),
       )
       if hi is not None:
-        new = jnp.minimum(new, _core.hyper(hi, ct))
+        new = _core.clip(new, hi=_core.hyper(hi, ct))
       trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc)
       return (new * uc).astype(u.dtype), new.astype(rate.dtype), trace_new.astype(trace.dtype)
 

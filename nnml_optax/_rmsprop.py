@@ -101,15 +101,6 @@ def _abs_sq(x: jax.Array) -> jax.Array:
   return x * x
 
 
-def _saturate(x: jax.Array, dtype: Any) -> jax.Array:
-  """Clips a real ``x`` to the finite range of ``dtype`` (an overflow to ±inf becomes ±max);
-  NaN passes through, complex values are left alone."""
-  if jnp.iscomplexobj(x):
-    return x
-  big = jnp.asarray(jnp.finfo(dtype).max, x.dtype)
-  return jnp.clip(x, -big, big)
-
-
 def _rms_transform(
   decay: ScalarOrSchedule,
   eps: ScalarOrSchedule,
@@ -175,12 +166,15 @@ def _rms_transform(
         # n − |m|² updated directly: n_t − |m_t|² = ρ(n_{t−1} − |m_{t−1}|²) + ρ(1−ρ)|g − m_{t−1}|²
         # (an identity), so no cancellation and never negative.
         mgc = mg.astype(ct)
-        var = jnp.minimum(dc * (ms.astype(rt) + omdc * _abs_sq(gc - mgc)), big)
+        var = _core.clip(dc * (ms.astype(rt) + omdc * _abs_sq(gc - mgc)), hi=big)
         mg_new = omdc * gc + dc * mgc
       else:
         # MeanSquare = decay·MeanSquare + (1−decay)·|g|²
-        var = jnp.minimum(omdc * _abs_sq(gc) + dc * ms.astype(rt), big)
+        var = _core.clip(omdc * _abs_sq(gc) + dc * ms.astype(rt), hi=big)
         mg_new = None
+      # The new statistic is a state output anyway: materialise it once rather than let XLA:CPU
+      # (no sibling multi-output fusion) recompute it inside every other output's loop.
+      var = _core.materialize(var)
       if eps_in_sqrt:
         arg = var + ec
         inv = jnp.where(arg > 0, jax.lax.rsqrt(arg), 0)  # 0/0 (g = 0, eps = 0) is 0
@@ -203,8 +197,10 @@ def _rms_transform(
         else:  # torch: b = μ·b + s;  Δθ = −ε·b
           buf_new = muc * b + s
           out = -lrc * buf_new
-        buf_new = _saturate(buf_new, buf.dtype).astype(buf.dtype)
-      out = _saturate(out, g.dtype).astype(g.dtype)
+        buf_new = buf_new.astype(buf.dtype)
+      # |g|/RMS <= 1/sqrt(1 - decay) (the new |g|^2 is part of the mean square), so the step and
+      # the buffer stay finite without a clip for any finite learning rate and momentum < 1.
+      out = out.astype(g.dtype)
       return (
         out,
         var.astype(ms.dtype),

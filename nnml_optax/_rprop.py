@@ -102,7 +102,7 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose):
   sg = _core.sign_int8(g)
   p = sg * sp  # sign(g_t · g_prev), never overflows
   factor = jnp.where(p > 0, ep, jnp.where(p < 0, em, jnp.ones([], ct)))
-  delta_new = jnp.clip(delta * factor, lo, hi)  # clamped even when factor = 1 (torch)
+  delta_new = _core.clip(delta * factor, lo, hi)  # clamped even when factor = 1 (torch)
   step = sg.astype(ct) * delta_new  # -sign(g)·Δ is the weight change
   if variant == "rprop-":
     return step, sg, delta_new

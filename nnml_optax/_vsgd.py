@@ -300,7 +300,7 @@ def scale_by_vsgd(
       # leave the fixed point tau = 1 (averages = the last sample, so r = 1 exactly) that a
       # noise-free problem otherwise never leaves.
       if outlier_threshold is not None:
-        sd = jnp.sqrt(jnp.maximum(vb - gb * gb, 0))
+        sd = jnp.sqrt(_core.clip(vb - gb * gb, lo=0))
         tau = tau + (jnp.abs(gc - gb) > _core.hyper(k_t, ct) * sd).astype(ct)
 
       # the vSGD-l step (SPEC §5.2): averages, then rate and memory
@@ -310,7 +310,9 @@ def scale_by_vsgd(
       vb_s = keep * vb + a * g2c
       hb_s = keep * hb + a * h
       vhb_s = keep * vhb + a * h2
-      r = jnp.clip(gb_s * gb_s / (vb_s + ec), 0, 1)
+      # new averages are state outputs anyway: computed once, read back by the rate (XLA:CPU)
+      gb_s, vb_s, hb_s, vhb_s = _core.materialize((gb_s, vb_s, hb_s, vhb_s))
+      r = _core.clip(gb_s * gb_s / (vb_s + ec), 0, 1)
       eta = r * hb_s / (vhb_s + ec) if use_robust else r / (hb_s + ec)
       tau_s = (1 - r) * tau + 1
       out = jnp.where(in_init, 0, eta * gc)
