@@ -103,17 +103,20 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose):
   p = sg * sp  # sign(g_t · g_prev), never overflows
   factor = jnp.where(p > 0, ep, jnp.where(p < 0, em, jnp.ones([], ct)))
   delta_new = _core.clip(delta * factor, lo, hi)  # clamped even when factor = 1 (torch)
-  step = sg.astype(ct) * delta_new  # -sign(g)·Δ is the weight change
-  if variant == "rprop-":
-    return step, sg, delta_new
   flip = p < 0
+  if variant in ("rprop-", "irprop-"):
+    # "freeze" (iRprop-): store 0 after a sign change, and then the step -sign·Δ is 0 too, so the
+    # direction is sign_new·Δ_new for both: computed from the two new state arrays, read back
+    # (XLA:CPU: one pass per output; this way no output re-reads the old state).
+    sign_new = sg if variant == "rprop-" else jnp.where(flip, jnp.zeros_like(sg), sg)
+    sign_new, delta_new = _core.materialize((sign_new, delta_new))
+    return sign_new.astype(ct) * delta_new, sign_new, delta_new
+  step = sg.astype(ct) * delta_new  # -sign(g)·Δ is the weight change
   sign_new = jnp.where(flip, jnp.zeros_like(sg), sg)  # "freeze": store 0 after a sign change
-  if variant == "irprop-":
-    direction = jnp.where(flip, jnp.zeros_like(step), step)
-  else:  # backtrack: weight change -Δw_prev = sign_prev·Δ_prev, i.e. direction -sign_prev·Δ_prev
-    undo = -sp.astype(ct) * delta
-    back = flip if variant == "rprop+" else flip & rose
-    direction = jnp.where(back, undo, jnp.where(flip, jnp.zeros_like(step), step))
+  # backtrack: weight change -Δw_prev = sign_prev·Δ_prev, i.e. direction -sign_prev·Δ_prev
+  undo = -sp.astype(ct) * delta
+  back = flip if variant == "rprop+" else flip & rose
+  direction = jnp.where(back, undo, jnp.where(flip, jnp.zeros_like(step), step))
   return direction, sign_new, delta_new
 
 
