@@ -25,7 +25,7 @@ import optax
 import nnml_optax as nn
 from nnml_optax import _compare  # the training loop behind `nnml-optax compare`
 
-SGD_GRID = (0.1, 0.3, 1.0, 3.0)
+SGD_GRID = (0.3, 1.0, 3.0, 10.0)
 
 # Each method at the best learning rate of its own grid (as SGD): name -> (grid, lr -> factory).
 GRIDS = {

@@ -3,7 +3,7 @@
 ::
 
     nnml-optax compare [--methods sgd,rmsprop,...] [--steps 1500] [--batch-size 100] [--seed 0]
-                       [--out ./nnml-optax-results] [--no-plot] [--target-loss 0.05]
+                       [--out ./nnml-optax-results] [--no-plot] [--target-loss 0.01]
     nnml-optax demo {ravine,rprop-minibatch,whitening,momentum-schedule} [--out DIR] [--steps N]
     nnml-optax methods
 
