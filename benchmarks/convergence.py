@@ -25,12 +25,12 @@ import optax
 import nnml_optax as nn
 from nnml_optax import _compare  # the training loop behind `nnml-optax compare`
 
-SGD_GRID = (0.3, 1.0, 3.0, 10.0)
+SGD_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 # Each method at the best learning rate of its own grid (as SGD): name -> (grid, lr -> factory).
 GRIDS = {
   "momentum": (
-    (0.3, 1.0, 3.0),
+    (0.1, 0.3, 1.0, 3.0, 10.0),
     lambda lr: (
       lambda n, e: nn.momentum(
         lr, nn.schedules.momentum_ramp(0.5, 0.9, transition_steps=max(1, n // 5))
@@ -38,7 +38,7 @@ GRIDS = {
     ),
   ),
   "nesterov": (
-    (0.3, 1.0, 3.0),
+    (0.1, 0.3, 1.0, 3.0, 10.0),
     lambda lr: (
       lambda n, e: nn.nesterov(
         lr,
@@ -48,17 +48,20 @@ GRIDS = {
       )
     ),
   ),
-  "local_gains": ((0.3, 1.0, 3.0), lambda lr: lambda n, e: nn.local_gains(lr)),
-  "irprop-": ((0.01, 0.03, 0.1), lambda lr: lambda n, e: nn.rprop(lr)),
-  "rmsprop": ((0.01, 0.03, 0.1), lambda lr: lambda n, e: nn.rmsprop(lr)),
+  "local_gains": ((0.3, 1.0, 3.0, 10.0, 30.0), lambda lr: lambda n, e: nn.local_gains(lr)),
+  "irprop-": ((0.003, 0.01, 0.03, 0.1, 0.3), lambda lr: lambda n, e: nn.rprop(lr)),
+  "rmsprop": ((0.001, 0.003, 0.01, 0.03, 0.1), lambda lr: lambda n, e: nn.rmsprop(lr)),
   "rmsprop_nesterov": (
-    (0.003, 0.01, 0.03),
+    (0.0003, 0.001, 0.003, 0.01, 0.03),
     lambda lr: lambda n, e: nn.rmsprop(lr, momentum=0.9, nesterov=True),
   ),
   "vsgd": ((1.0,), lambda lr: lambda n, e: nn.vsgd(lr)),  # no learning rate to tune
-  "bold_driver": ((0.5, 2.0), lambda lr: lambda n, e: optax.chain(nn.sgd(lr), nn.bold_driver())),
+  "bold_driver": (
+    (0.5, 2.0, 8.0),
+    lambda lr: lambda n, e: optax.chain(nn.sgd(lr), nn.bold_driver()),
+  ),
   "plateau": (
-    (0.3, 1.0, 3.0),
+    (0.3, 1.0, 3.0, 10.0, 30.0),
     lambda lr: lambda n, e: optax.chain(nn.sgd(lr), nn.reduce_on_plateau(0.5, patience=2)),
   ),
 }
@@ -72,10 +75,16 @@ def main(argv=None) -> int:
   ap.add_argument("--target", type=float, default=0.002)
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--eval-every", type=int, default=5)
+  ap.add_argument(
+    "--inputs",
+    default="pca",
+    choices=["pca", "standardize", "center"],
+    help="input preprocessing (lecture 6b); default pca, as nnml-optax compare",
+  )
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
   args = ap.parse_args(argv)
 
-  data = _compare.load_data(args.seed)
+  data = _compare.load_data(args.seed, args.inputs)
   run = dict(
     steps=args.steps, batch_size=100, seed=args.seed, target=args.target, eval_every=args.eval_every
   )
@@ -119,7 +128,7 @@ def main(argv=None) -> int:
 
   lines = [
     f"Measured {time.strftime('%Y-%m-%d')}: `python benchmarks/convergence.py --steps {args.steps} "
-    f"--target {args.target} --seed {args.seed}`; digits MLP 64-100-10 (PCA-whitened inputs), "
+    f"--target {args.target} --seed {args.seed} --inputs {args.inputs}`; digits MLP 64-100-10 ({args.inputs} inputs), "
     f"mini-batch 100. Best SGD: lr={best_lr} in {best_steps} updates "
     f"(grid {', '.join(map(str, SGD_GRID))}).",
     "",
@@ -142,8 +151,9 @@ def main(argv=None) -> int:
     )
   md = "\n".join(lines) + "\n"
   args.out.mkdir(parents=True, exist_ok=True)
-  (args.out / "convergence.md").write_text(md)
-  (args.out / "convergence.json").write_text(
+  suffix = "" if args.inputs == "pca" else f"-{args.inputs}"
+  (args.out / f"convergence{suffix}.md").write_text(md)
+  (args.out / f"convergence{suffix}.json").write_text(
     json.dumps(
       {
         "best_sgd": {"lr": best_lr, "steps": best_steps},

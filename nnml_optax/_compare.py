@@ -116,10 +116,10 @@ def make_model(seed: int, hidden: int = 100, d_in: int = 64, classes: int = 10):
   return MLP(nnx.Rngs(seed))
 
 
-def load_data(seed: int):
-  """Digits, whitened per lecture 6b (PCA, keeping 99% of the variance; fit on train only)."""
+def load_data(seed: int, method: str = "pca"):
+  """Digits, whitened per lecture 6b (default PCA keeping 99% of the variance; fit on train only)."""
   (xtr, ytr), (xva, yva), (xte, yte) = nn.data.load_digits(seed=seed)
-  w = nn.preprocessing.fit_whitening(xtr, "pca", keep=0.99)
+  w = nn.preprocessing.fit_whitening(xtr, method, keep=0.99 if method == "pca" else None)
   f = jax.jit(lambda x: nn.preprocessing.whiten(w, x))
   return (np.asarray(f(xtr)), ytr), (np.asarray(f(xva)), yva), (np.asarray(f(xte)), yte)
 
