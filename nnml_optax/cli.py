@@ -23,37 +23,29 @@ from pathlib import Path
 DEMOS = ("ravine", "rprop-minibatch", "whitening", "momentum-schedule")
 
 
-def _positive_int(name):
+def _number(name: str, kind: type, lo: float, *, strict: bool = False):
+  """An argparse type: ``kind(text)`` that is >= ``lo`` (> ``lo`` when ``strict``), else a message
+  naming the option and its range (argparse turns it into exit code 2)."""
+  what = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '>='} {lo:g}"
+
   def parse(text):
     try:
-      value = int(text)
+      value = kind(text)
     except ValueError:
-      raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {text!r}") from None
-    if value < 1:
-      raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {value}")
+      raise argparse.ArgumentTypeError(f"{name} must be {what}; got {text!r}") from None
+    if value < lo or (strict and value == lo) or value != value:
+      raise argparse.ArgumentTypeError(f"{name} must be {what}; got {value}")
     return value
 
   return parse
 
 
-def _nonneg_int(text):
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0; got {text!r}") from None
-  if value < 0:
-    raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0; got {value}")
-  return value
+def _positive_int(name):
+  return _number(name, int, 1)
 
 
-def _positive_float(text):
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"--target-loss must be a number > 0; got {text!r}") from None
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f"--target-loss must be a number > 0; got {value}")
-  return value
+_nonneg_int = _number("--seed", int, 0)
+_positive_float = _number("--target-loss", float, 0, strict=True)
 
 
 def _parser() -> argparse.ArgumentParser:
