@@ -251,3 +251,20 @@ def test_zoo_convergence(entry, problem):
   tol = entry.zoo_tol.get(problem, tol)
   final = run_zoo(entry, problem)
   assert np.isfinite(final) and final < tol, f"{entry.name} on {problem}: {final} >= {tol}"
+
+
+# 0. the registry covers the public API -------------------------------------------------------
+
+
+def test_every_public_transform_is_registered():
+  import nnml_optax as nn
+
+  covered = {getattr(e.factory, "__name__", "") for e in ENTRIES}
+  covered |= {"fuse_leaves"} if any(e.name.startswith("fuse_leaves(") for e in ENTRIES) else set()
+  helpers = {"update_plateau"}  # not a transform: an epoch-level helper on a whole state
+  public = {
+    n
+    for n in nn.__all__
+    if n[0].islower() and callable(getattr(nn, n)) and not isinstance(getattr(nn, n), type(nn))
+  }
+  assert public - helpers - covered == set()
