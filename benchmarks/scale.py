@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     "optax": optax.__version__,
     "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:] if argv is None else argv),
   }
+  jax.jit(lambda x: x + 1).lower(jnp.zeros(3)).compile()  # XLA start-up, not charged to a row
   out["many_leaves"] = many_leaves(args.leaves)
   base = out["many_leaves"][0]
   for r in out["many_leaves"][1:]:
