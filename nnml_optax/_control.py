@@ -25,12 +25,6 @@ from . import _core
 from ._core import ScalarOrSchedule
 
 
-def _scalar_dtype(params: Any) -> jnp.dtype:
-  """Dtype of a scalar state (a scale, a loss): float32, or float64 when some parameter is f64."""
-  dtypes = [jnp.dtype(p.dtype) for p in jax.tree.leaves(params)]
-  return _core.real_dtype(_core.compute_dtype(*dtypes))
-
-
 def _scalar_value(value: Any, who: str) -> jax.Array:
   """The ``value=`` extra argument as a real scalar array; a clear error when it is missing."""
   if value is None:
@@ -150,7 +144,7 @@ def bold_driver(
   _core.check_bool("undo", undo)
 
   def init_fn(params):
-    sdt = _scalar_dtype(params)
+    sdt = _core.scalar_dtype(params)
     previous = (
       jax.tree.map(lambda p: _core.zeros_like(p, _core.state_dtype(p)), params) if undo else ()
     )
@@ -364,7 +358,7 @@ def reduce_on_plateau(
     )
 
   def init_fn(params):
-    sdt = _scalar_dtype(params)
+    sdt = _core.scalar_dtype(params)
     count = _core.count_zero()
     return ReduceOnPlateauState(
       count=count,

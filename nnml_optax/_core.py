@@ -68,6 +68,16 @@ def _probe(value: Any) -> float | None:
   return _concrete_float(value)
 
 
+def concrete_value(value: Any) -> float | None:
+  """The value of a number, or of a schedule at step 0, as a float; ``None`` when it is traced
+  (inside ``optax.inject_hyperparams``) or cannot be evaluated eagerly. Never raises: for checks
+  that relate two already-validated hyperparameters (``min <= max``)."""
+  try:
+    return _probe(value)
+  except TypeError:
+    return None
+
+
 def _fmt_interval(lo, hi, lo_open, hi_open) -> str:
   left = "(" if lo_open else "["
   right = ")" if hi_open else "]"
@@ -210,6 +220,12 @@ def state_dtype(leaf: Any, accumulator_dtype: Any = None) -> jnp.dtype:
       dt = jnp.result_type(dt, jnp.complex64)
     return dt
   return jnp.asarray(leaf).dtype if not hasattr(leaf, "dtype") else jnp.dtype(leaf.dtype)
+
+
+def scalar_dtype(params: Any) -> jnp.dtype:
+  """Dtype of a scalar state kept beside ``params`` (a loss, a scale): float32, or float64 when a
+  parameter is float64/complex128. From dtypes only, so it works on abstract params."""
+  return real_dtype(compute_dtype(*(real_dtype(leaf.dtype) for leaf in jax.tree.leaves(params))))
 
 
 def real_dtype(dtype) -> jnp.dtype:

@@ -82,16 +82,6 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _at_zero(value: Any) -> float | None:
-  """Concrete value of a number or of a schedule at step 0; ``None`` when traced or unknowable."""
-  try:
-    if _core.is_schedule(value):
-      value = value(jnp.zeros([], jnp.int32))
-    return float(value)
-  except Exception:  # traced (inside inject_hyperparams) or not evaluable eagerly
-    return None
-
-
 def _check_gains(additive_increase, multiplicative_decrease, min_gain, max_gain) -> None:
   _core.check_range("additive_increase", additive_increase, 0.0, None, lo_open=True)
   _core.check_range(
@@ -99,7 +89,7 @@ def _check_gains(additive_increase, multiplicative_decrease, min_gain, max_gain)
   )
   _core.check_range("min_gain", min_gain, 0.0, None, lo_open=True)
   _core.check_range("max_gain", max_gain, 0.0, None, lo_open=True)
-  lo, hi = _at_zero(min_gain), _at_zero(max_gain)
+  lo, hi = _core.concrete_value(min_gain), _core.concrete_value(max_gain)
   if lo is not None and hi is not None and lo > hi:
     raise ValueError(f"min_gain must be <= max_gain; got min_gain={lo!r} > max_gain={hi!r}")
 

@@ -239,14 +239,6 @@ def _state_class(centered: bool, use_momentum: bool) -> type:
   return ScaleByCenteredRmsState if centered else ScaleByRmsState
 
 
-def _number(x: Any) -> float | None:
-  """``float(x)`` for a concrete scalar, ``None`` for a tracer."""
-  try:
-    return float(x)
-  except Exception:
-    return None
-
-
 def _check_common(decay, eps, centered, initial_scale, accumulator_dtype) -> None:
   _core.check_range("decay", decay, 0.0, 1.0, hi_open=True)
   _core.check_range("eps", eps, 0.0, None)
@@ -452,7 +444,7 @@ def rmsprop(
       )
   if initial_scale is None:
     initial_scale = preset_scale
-  elif convention is not None and _number(initial_scale) not in (None, preset_scale):
+  elif convention is not None and _core.concrete_value(initial_scale) not in (None, preset_scale):
     raise ValueError(
       f"initial_scale={initial_scale} contradicts convention={convention!r}, which starts the "
       f"mean square at {preset_scale}; leave initial_scale=None"

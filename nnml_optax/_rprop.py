@@ -21,12 +21,10 @@ derivative stores sign 0 and made no move), and ``Δ_prev`` is the stored step s
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from . import _core
@@ -56,18 +54,6 @@ class ScaleByRpropState(NamedTuple):
   prev_value: jax.Array
 
 
-def _concrete(value: Any) -> float | None:
-  """``float(value)`` for a concrete scalar, ``None`` for a schedule or a tracer."""
-  if _core.is_schedule(value) or isinstance(value, jax.core.Tracer):
-    return None
-  if isinstance(value, numbers.Real | np.ndarray | np.generic | jax.Array):
-    try:
-      return float(value)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-      return None
-  return None
-
-
 def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, variant) -> None:
   _core.check_choice("variant", variant, VARIANTS)
   if _core.is_schedule(learning_rate):
@@ -81,15 +67,9 @@ def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, 
   _core.check_range("eta_plus", eta_plus, 1.0, None, lo_open=True)
   _core.check_range("min_step_size", min_step_size, 0.0, None)
   _core.check_range("max_step_size", max_step_size, 0.0, None, lo_open=True)
-  lo, hi = _concrete(min_step_size), _concrete(max_step_size)
+  lo, hi = _core.concrete_value(min_step_size), _core.concrete_value(max_step_size)
   if lo is not None and hi is not None and lo > hi:
     raise ValueError(f"min_step_size must be <= max_step_size (= {hi:g}); got min_step_size={lo:g}")
-
-
-def _value_dtype(params) -> jnp.dtype:
-  """float32, or float64 when a parameter is float64/complex128 (from dtypes only, never values)."""
-  dts = [_core.real_dtype(leaf.dtype) for leaf in jax.tree.leaves(params)]
-  return _core.compute_dtype(*dts)
 
 
 def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose):
@@ -237,7 +217,7 @@ def scale_by_rprop(
       count=_core.count_zero(),
       step_sizes=jax.tree.map(step_sizes, params),
       prev_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
-      prev_value=jnp.full([], jnp.inf, _value_dtype(params)),
+      prev_value=jnp.full([], jnp.inf, _core.scalar_dtype(params)),
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
