@@ -273,11 +273,6 @@ def sign_int8(x: jax.Array) -> jax.Array:
   return (x > 0).astype(jnp.int8) - (x < 0).astype(jnp.int8)
 
 
-def tree_map(fn: Callable, tree: Any, *rest: Any) -> Any:
-  """``jax.tree.map`` that treats ``None`` as a leaf-less placeholder (as ``optax.masked`` leaves)."""
-  return jax.tree.map(fn, tree, *rest, is_leaf=lambda x: x is None)
-
-
 def unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple[Any, ...]:
   """Splits a tree whose leaves are ``n``-tuples (the result of one fused per-leaf map) into
   ``n`` trees with the structure of ``like``."""
