@@ -13,10 +13,10 @@ The four variants differ in what happens on a sign change (SPEC §4):
 * ``"irprop-"``: do not move and forget the derivative (``torch.optim.Rprop``, bit for bit);
 * ``"irprop+"``: undo the previous weight change only if the loss rose, else do not move.
 
-The state is compact whatever the variant: the step sizes (float32; float64 for float64 parameters)
-and the previous derivative's sign as int8, 5 bytes per parameter. The "+" variants need nothing
-more, because the previous weight change is always ``-sign_prev · Δ_prev`` (a frozen or zero
-derivative stores sign 0 and made no move), and ``Δ_prev`` is the stored step size.
+The state is compact: the step sizes (float32; float64 for float64 parameters) and the previous
+derivative's sign as int8, 5 bytes per parameter. The "+" variants also keep the previous
+direction (9 bytes per parameter): it equals ``sign_prev · Δ_prev`` whenever backtracking needs
+it, but reading ``Δ_prev`` after it is overwritten costs XLA a full-size copy every step.
 """
 
 from __future__ import annotations
@@ -46,12 +46,16 @@ class ScaleByRpropState(NamedTuple):
       signs are packed into one int8 as ``sign_re + 3·sign_im``.
     prev_value: the loss ``value`` seen at the previous step (float32 scalar, float64 when a
       parameter is float64), initially ``+inf``; only ``"irprop+"`` reads and writes it.
+    prev_update: ``"rprop+"`` and ``"irprop+"`` only (``None`` for the "-" variants): the
+      previous unsigned direction :math:`d_{t-1}` (the weight moved by :math:`-d_{t-1}`), with
+      the dtype of ``step_sizes``, initially 0; backtracking returns :math:`-d_{t-1}`.
   """
 
   count: jax.Array
   step_sizes: Any
   prev_sign: Any
   prev_value: jax.Array
+  prev_update: Any = None
 
 
 def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, variant) -> None:
@@ -72,31 +76,45 @@ def _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, 
     raise ValueError(f"min_step_size must be <= max_step_size (= {hi:g}); got min_step_size={lo:g}")
 
 
-def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose):
+def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
   """One real component: returns (unsigned direction, new sign int8, new step size).
 
   ``g`` gradient (any real float dtype), ``sp`` previous sign (int8), ``delta`` step size and the
-  hyperparameters in the compute dtype ``ct``, ``rose`` a bool scalar (iRprop+ only).
+  hyperparameters in the compute dtype ``ct``, ``rose`` a bool scalar (iRprop+ only), ``prev`` the
+  previous direction (the "+" variants only).
+
+  The loop structure is chosen for XLA:CPU, which emits one loop per output (no sibling
+  multi-output fusion) and copies a donated state buffer into a fresh temporary, page-faulted on
+  every step, whenever a loop reads its old value after another loop may have overwritten it.
+  So each output reads the *new* arrays it shares with the others (``_core.materialize`` stops
+  XLA from recomputing them), and the data dependencies order the loops: step size, then
+  direction, then sign, then the parameter update, each reading only buffers not yet overwritten.
   """
   ct = delta.dtype
   sg = _core.sign_int8(g)
   p = sg * sp  # sign(g_t · g_prev), never overflows
   factor = jnp.where(p > 0, ep, jnp.where(p < 0, em, jnp.ones([], ct)))
   delta_new = _core.clip(delta * factor, lo, hi)  # clamped even when factor = 1 (torch)
+  delta_new = _core.materialize(delta_new)
   flip = p < 0
   if variant in ("rprop-", "irprop-"):
     # "freeze" (iRprop-): store 0 after a sign change, and then the step -sign·Δ is 0 too, so the
-    # direction is sign_new·Δ_new for both: computed from the two new state arrays, read back
-    # (XLA:CPU: one pass per output; this way no output re-reads the old state).
-    sign_new = sg if variant == "rprop-" else jnp.where(flip, jnp.zeros_like(sg), sg)
-    sign_new, delta_new = _core.materialize((sign_new, delta_new))
+    # direction is sign_new·Δ_new for both, computed from the two new state arrays. The sign reads
+    # the new step size (a NaN step size stores sign 0, which changes nothing: NaN stays NaN) so
+    # that it is written after the step-size loop has read the old signs.
+    forget = jnp.isnan(delta_new) if variant == "rprop-" else flip | jnp.isnan(delta_new)
+    sign_new = _core.materialize(jnp.where(forget, jnp.zeros_like(sg), sg))
     return sign_new.astype(ct) * delta_new, sign_new, delta_new
+  # "+" variants: backtracking undoes the previous weight change, i.e. returns -prev. The
+  # previous direction is kept as state (rather than recomputed as sign_prev·Δ_prev, which is
+  # equal: a sign change needs sign_prev != 0, so the previous step was a normal one) because the
+  # old Δ would have to be read after its overwrite (a full-size copy every step, 2.3x slower).
   step = sg.astype(ct) * delta_new  # -sign(g)·Δ is the weight change
-  sign_new = jnp.where(flip, jnp.zeros_like(sg), sg)  # "freeze": store 0 after a sign change
-  # backtrack: weight change -Δw_prev = sign_prev·Δ_prev, i.e. direction -sign_prev·Δ_prev
-  undo = -sp.astype(ct) * delta
   back = flip if variant == "rprop+" else flip & rose
-  direction = jnp.where(back, undo, jnp.where(flip, jnp.zeros_like(step), step))
+  direction = jnp.where(back, -prev, jnp.where(flip, jnp.zeros_like(step), step))
+  direction = _core.materialize(direction)
+  # "freeze": store 0 after a sign change (written after the direction, see above)
+  sign_new = jnp.where(flip | jnp.isnan(direction), jnp.zeros_like(sg), sg)
   return direction, sign_new, delta_new
 
 
@@ -204,6 +222,7 @@ def scale_by_rprop(
     Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6e, 2012.
   """
   _validate(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, variant)
+  plus = variant in ("rprop+", "irprop+")
 
   def init_fn(params):
     def step_sizes(p):
@@ -213,11 +232,13 @@ def scale_by_rprop(
         return _core.full_like(p, learning_rate * (1 + 1j), dt)
       return _core.full_like(p, learning_rate, dt)
 
+    sizes = jax.tree.map(step_sizes, params)
     return ScaleByRpropState(
       count=_core.count_zero(),
-      step_sizes=jax.tree.map(step_sizes, params),
+      step_sizes=sizes,
       prev_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
       prev_value=jnp.full([], jnp.inf, _core.scalar_dtype(params)),
+      prev_update=jax.tree.map(jnp.zeros_like, sizes) if plus else None,
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -240,33 +261,38 @@ def scale_by_rprop(
       _core.resolve(h, state.count) for h in (eta_minus, eta_plus, min_step_size, max_step_size)
     ]
 
-    def leaf(g, delta, sp):
+    def leaf(g, delta, sp, prev=None):
       rt = _core.real_dtype(delta.dtype)
       em, ep, lo, hi = (_core.hyper(h, rt) for h in hp)
       if jnp.iscomplexobj(delta):
         s_re, s_im = _unpack(sp)
+        part = (None, None) if prev is None else (jnp.real(prev), jnp.imag(prev))
         d_re, n_re, z_re = _real_rule(
-          variant, jnp.real(g), s_re, jnp.real(delta), em, ep, lo, hi, rose
+          variant, jnp.real(g), s_re, jnp.real(delta), em, ep, lo, hi, rose, part[0]
         )
         d_im, n_im, z_im = _real_rule(
-          variant, jnp.imag(g), s_im, jnp.imag(delta), em, ep, lo, hi, rose
+          variant, jnp.imag(g), s_im, jnp.imag(delta), em, ep, lo, hi, rose, part[1]
         )
         direction = jax.lax.complex(d_re, d_im)
         return (
           direction.astype(g.dtype),
           jax.lax.complex(z_re, z_im).astype(delta.dtype),
           _pack(n_re, n_im),
+          direction.astype(delta.dtype),
         )
-      direction, sign_new, delta_new = _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose)
-      return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new
+      direction, sign_new, delta_new = _real_rule(
+        variant, g, sp, delta, em, ep, lo, hi, rose, prev
+      )
+      return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new, direction
 
-    triples = jax.tree.map(leaf, updates, state.step_sizes, state.prev_sign)
-    out, step_sizes, prev_sign = _core.unzip(triples, updates, 3)
+    trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
+    out, step_sizes, prev_sign, prev_update = _core.unzip(jax.tree.map(leaf, *trees), updates, 4)
     return out, ScaleByRpropState(
       count=_core.safe_increment(state.count),
       step_sizes=step_sizes,
       prev_sign=prev_sign,
       prev_value=prev_value,
+      prev_update=prev_update if plus else None,
     )
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

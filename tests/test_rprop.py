@@ -437,10 +437,33 @@ def test_compact_state(variant, dtype):
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.step_sizes))
   assert all(x.dtype == jnp.int8 for x in jax.tree.leaves(state.prev_sign))
   n = sum(x.size for x in jax.tree.leaves(params))
-  per_leaf = sum(x.nbytes for x in jax.tree.leaves((state.step_sizes, state.prev_sign)))
-  assert per_leaf == 5 * n  # 4 bytes of step size + 1 byte of sign, for every variant
+  per_leaf = sum(x.nbytes for x in jax.tree.leaves(state) if x.ndim)
+  # 4 bytes of step size + 1 byte of sign; the "+" variants add the previous direction (float32)
+  assert per_leaf == (9 if variant.endswith("+") else 5) * n
+  if variant.endswith("+"):
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.prev_update))
+  else:
+    assert state.prev_update is None
   assert state.count.dtype == jnp.int32 and state.prev_value.shape == ()
   assert optax.tree.get(state, "step_sizes") is state.step_sizes
+
+
+@pytest.mark.parametrize("variant", ["rprop+", "irprop+"])
+def test_prev_update_is_what_backtracking_undoes(variant):
+  # the stored previous direction equals sign_prev·Δ_prev wherever a sign change can follow
+  # (sign_prev != 0), so storing it changes no result; it only saves XLA a copy of Δ_prev
+  rng = np.random.default_rng(1)
+  tx = nn.scale_by_rprop(0.05, variant=variant)
+  w = jnp.zeros(200)
+  state = tx.init(w)
+  for t in range(30):
+    g = jnp.asarray(rng.normal(size=200) * (rng.random(200) < 0.9))
+    _, state = tx.update(g, state, w, value=jnp.asarray(float(rng.integers(3))))
+    sign = np.asarray(state.prev_sign)
+    np.testing.assert_array_equal(
+      np.asarray(state.prev_update)[sign != 0], (sign * np.asarray(state.step_sizes))[sign != 0]
+    )
+    assert (sign != 0).any() and (sign == 0).any(), t
 
 
 def test_float64_params_keep_float64_step_sizes():
