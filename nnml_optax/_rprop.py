@@ -280,9 +280,7 @@ def scale_by_rprop(
           _pack(n_re, n_im),
           direction.astype(delta.dtype),
         )
-      direction, sign_new, delta_new = _real_rule(
-        variant, g, sp, delta, em, ep, lo, hi, rose, prev
-      )
+      direction, sign_new, delta_new = _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev)
       return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new, direction
 
     trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
