@@ -257,15 +257,31 @@ def clip(x: jax.Array, lo: Any = None, hi: Any = None) -> jax.Array:
 
 
 def materialize(x: Any) -> Any:
-  """Marks a value that several outputs of a fused per-leaf function share as computed once.
+  """Marks a value that several outputs of a fused per-leaf function share.
 
-  XLA:CPU has no sibling multi-output fusion: each output of a per-leaf function becomes its own
-  loop that recomputes every shared intermediate from the inputs. For an intermediate that is
-  itself a new state array (written anyway) an ``optimization_barrier`` makes the other outputs
-  read it back instead: one extra read instead of a recomputation from all the inputs. On GPU, where
-  the outputs are fused into one kernel, the barrier costs nothing measurable.
+  An ``optimization_barrier``: XLA neither merges nor rewrites computations across it (common
+  subexpressions, algebraic simplification) until it removes barriers, which XLA:CPU does before
+  fusion, so it neither forces a buffer nor orders loops. Whether a shared value is then written
+  once and read back, or recomputed in each output loop, is the fusion pass's choice (XLA:CPU has
+  no sibling multi-output fusion, emits one loop per output, and does not duplicate "expensive"
+  operations such as divisions into several loops). What removes full-size temporaries is the
+  data flow itself: no loop may need the old value of a donated state array after another loop
+  may have overwritten it (XLA then copies the old array to a fresh buffer every step). On GPU,
+  where the outputs are fused into one kernel, the barrier costs nothing measurable.
   """
   return jax.lax.optimization_barrier(x)
+
+
+def fan_out(x: jax.Array, n: int) -> tuple[jax.Array, ...]:
+  """``n`` copies of ``x`` that XLA cannot merge back into one value (no data is copied).
+
+  XLA does not duplicate an "expensive" operation (a division, a square root) into several
+  consumer loops: a divided value shared by two outputs is written to a temporary buffer and read
+  back. Giving each consumer its own handle on the *inputs* of the division (the elements of one
+  ``optimization_barrier`` tuple, which common-subexpression elimination keeps apart) lets each
+  loop compute it in registers instead.
+  """
+  return jax.lax.optimization_barrier((x,) * n)
 
 
 def sign_int8(x: jax.Array) -> jax.Array:

@@ -272,6 +272,12 @@ def scale_by_vsgd(
     k_t = None if outlier_threshold is None else _core.resolve(outlier_threshold, count)
 
     def leaf(g, gb, vb, hb, vhb, tau, *rest):
+      # Written for XLA:CPU, which emits one loop per output (no sibling multi-output fusion),
+      # copies a donated state array into a fresh temporary whenever a loop may read its old
+      # value after another loop overwrote it, and never duplicates a division into two loops.
+      # So: the memory te (the only value all five new states share) is computed once; every
+      # new state reads its own old array, te and the samples; the rate reads the new averages;
+      # each division has one consumer (``_core.fan_out``). 229 -> 61 ms on the 16M benchmark.
       ct = _core.compute_dtype(g.dtype, gb.dtype)
       cc, ec = _core.hyper(c_t, ct), _core.hyper(eps_t, ct)
       n0c = jnp.asarray(n0, ct)
@@ -281,46 +287,59 @@ def scale_by_vsgd(
         delta = p2.astype(ct) - p.astype(ct)
         nz = delta != 0
         h = jnp.where(nz, jnp.abs(g2.astype(ct) - gc) / jnp.where(nz, jnp.abs(delta), 1), 0)
+        h = _core.materialize(h)  # read by two averages and the memory (ordering, below)
       else:
         h = jnp.abs(rest[0].astype(ct))
       stored = tuple(x.dtype for x in (gb, vb, hb, vhb, tau))
       gb, vb, hb, vhb, tau = (x.astype(ct) for x in (gb, vb, hb, vhb, tau))
-      g2c, h2 = gc * gc, h * h
-
-      # slow start: running sample means, inflated by C (C^2 for vhbar) at the n0-th call
-      w = 1 / n0c
-      gb_i, vb_i, hb_i, vhb_i = gb + w * gc, vb + w * g2c, hb + w * h, vhb + w * h2
-      vb_i = jnp.where(finalize, cc * vb_i, vb_i)
-      hb_i = jnp.where(finalize, cc * hb_i, hb_i)
-      vhb_i = jnp.where(finalize, cc * cc * vhb_i, vhb_i)
-      tau_i = jnp.where(finalize, n0c, tau)
 
       # outlier detection (SPEC §5.5, as in the authors' code): a gradient more than k standard
       # deviations from its average lengthens the memory by 1 before averaging. It also lets tau
       # leave the fixed point tau = 1 (averages = the last sample, so r = 1 exactly) that a
-      # noise-free problem otherwise never leaves.
+      # noise-free problem otherwise never leaves. During the slow start te is the stored tau.
+      te = tau
       if outlier_threshold is not None:
         sd = jnp.sqrt(_core.clip(vb - gb * gb, lo=0))
-        tau = tau + (jnp.abs(gc - gb) > _core.hyper(k_t, ct) * sd).astype(ct)
+        outlier = (jnp.abs(gc - gb) > _core.hyper(k_t, ct) * sd) & ~in_init
+        te = tau + outlier.astype(ct)
+      if fd:
+        # never true (h >= 0 or NaN): makes te, hence every new state, wait for the gradient at
+        # the perturbed point, which read the old gbar
+        te = jnp.where(h < 0, -te, te)
+      te = _core.materialize(te)
 
-      # the vSGD-l step (SPEC §5.2): averages, then rate and memory
-      # 1 - 1/tau written as (tau - 1)/tau: exact subtraction, no cancellation when tau ~ 1
-      a, keep = 1 / tau, (tau - 1) / tau
-      gb_s = keep * gb + a * gc
-      vb_s = keep * vb + a * g2c
-      hb_s = keep * hb + a * h
-      vhb_s = keep * vhb + a * h2
-      # new averages are state outputs anyway: computed once, read back by the rate (XLA:CPU)
-      gb_s, vb_s, hb_s, vhb_s = _core.materialize((gb_s, vb_s, hb_s, vhb_s))
-      r = _core.clip(gb_s * gb_s / (vb_s + ec), 0, 1)
-      eta = r * hb_s / (vhb_s + ec) if use_robust else r / (hb_s + ec)
-      tau_s = (1 - r) * tau + 1
+      def average(old, sample, te, inflate=None):
+        # slow start: running sample means, inflated at the n0-th call (SPEC §5.4); then the
+        # vSGD-l average with a = 1/tau, 1 - a written as (tau - 1)/tau: exact subtraction, no
+        # cancellation when tau ~ 1 (SPEC §5.2)
+        w = 1 / n0c
+        start = old + w * sample
+        if inflate is not None:
+          start = jnp.where(finalize, inflate * start, start)
+        run = ((te - 1) / te) * old + (1 / te) * sample
+        return jnp.where(in_init, start, run)
+
+      te_s = _core.fan_out(te, 5)
+      gb_s = average(gb, gc, te_s[0])
+      vb_s = average(vb, gc * gc, te_s[1], cc)
+      hb_s = average(hb, h, te_s[2], cc)
+      vhb_s = average(vhb, h * h, te_s[3], cc * cc)
+
+      def signal_fraction(gb, vb):
+        # r = clip(gb²/(vb + eps), 0, 1) bit for bit (gb² >= 0; x/x = 1), with the division
+        # used once: XLA does not fuse a division into a loop that reads it twice (a clip),
+        # and would write it to a temporary
+        num, den = gb * gb, vb + ec
+        return jnp.where(num > den, den, num) / den
+
+      # the memory and the step read the new averages back
+      r_tau = signal_fraction(gb_s, vb_s)
+      tau_s = jnp.where(in_init, jnp.where(finalize, n0c, te_s[4]), (1 - r_tau) * te_s[4] + 1)
+      gb2, vb2, hb2, vhb2 = _core.materialize((gb_s, vb_s, hb_s, vhb_s))
+      r = signal_fraction(gb2, vb2)
+      eta = r * hb2 / (vhb2 + ec) if use_robust else r / (hb2 + ec)
       out = jnp.where(in_init, 0, eta * gc)
-
-      new = [
-        jnp.where(in_init, i, s)
-        for i, s in ((gb_i, gb_s), (vb_i, vb_s), (hb_i, hb_s), (vhb_i, vhb_s), (tau_i, tau_s))
-      ]
+      new = (gb_s, vb_s, hb_s, vhb_s, tau_s)
       return (out.astype(g.dtype), *(x.astype(d) for x, d in zip(new, stored, strict=True)))
 
     tuples = jax.tree.map(
