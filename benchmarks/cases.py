@@ -36,7 +36,11 @@ def _value(params):
 
 
 def _grad_fn(params):
-  return {"grad_fn": lambda p: p}  # the gradient of 1/2|p|^2: cheap, elementwise
+  return {"grad_fn": lambda p: p}  # the gradient of 1/2|p|^2: cheap, elementwise (vSGD-fd)
+
+
+def _curvature(params):
+  return {"curvature": params}  # a diagonal estimate supplied by the caller (e.g. Gauss-Newton)
 
 
 def _plateau():
@@ -142,6 +146,14 @@ CASES: list[Case] = [
     lambda: optax.adam(LR),
     "optax.adam (no optax peer)",
     extra=_grad_fn,
+    same_math=False,
+  ),
+  Case(
+    "vsgd(curvature)",
+    lambda: nn.vsgd(),
+    lambda: optax.adam(LR),
+    "optax.adam (no optax peer)",
+    extra=_curvature,
     same_math=False,
   ),
   Case(
