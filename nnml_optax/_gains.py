@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from . import _core
@@ -107,7 +108,44 @@ def _same_sign(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def _finite_or_zero(x: jax.Array) -> jax.Array:
   """A non-finite memory entry becomes 0 ("no information"), like the int8 sign of NaN."""
-  return jnp.where(jnp.isfinite(x), x, jnp.zeros_like(x))
+  return jnp.where(jnp.isfinite(x), x, 0)
+
+
+def _velocity_gives_update(u_dtype: Any, b_dtype: Any, ct: Any) -> bool:
+  """Whether the stored velocity, read back, is the update ``b_t`` cast to ``u_dtype`` wherever
+  ``b_t`` is finite: the velocity is kept in the compute dtype ``ct``, or in the update's dtype
+  with the exponent range of ``ct`` (bfloat16 yes; float16 no, it overflows at 65504)."""
+  b_dtype, u_dtype, ct = jnp.dtype(b_dtype), jnp.dtype(u_dtype), jnp.dtype(ct)
+  if b_dtype == ct:
+    return True
+  return b_dtype == u_dtype and jnp.finfo(b_dtype).maxexp >= jnp.finfo(ct).maxexp
+
+
+def _ordered_after(x: jax.Array, dep: jax.Array) -> jax.Array:
+  """``x`` unchanged, but computed after ``dep``: a data dependency on one element of ``dep``.
+
+  XLA:CPU computes each output of a per-leaf function in its own loop. When one loop reads an old
+  state array and another loop overwrites that (donated) array in place, copy insertion keeps a
+  copy of the old array in a fresh temporary buffer (page faults on every step) unless a data
+  dependency orders the reader first; an optimization barrier does not, it is gone by then. Making
+  the writer's value depend on the reader's output ``dep`` gives that order for the price of one
+  scalar read. The predicate ``(bits | 1) != 0`` is true whatever ``dep`` holds (NaN included)
+  and XLA does not fold it away. Plain ``lax`` calls: this is traced once per leaf.
+
+  Costs compile time: about 1-2 ms per leaf on XLA:CPU (a loop-invariant select in the loop).
+
+  Args:
+    x: the value to delay.
+    dep: a real floating array with the shape of ``x``.
+  """
+  if dep.size == 0:
+    return x
+  uint = np.dtype(f"uint{8 * dep.dtype.itemsize}").type
+  first = jax.lax.slice(dep, (0,) * dep.ndim, (1,) * dep.ndim)
+  bits = jax.lax.bitcast_convert_type(first, uint)
+  keep = jax.lax.ne(jax.lax.bitwise_or(bits, uint(1)), uint(0))
+  keep = jax.lax.broadcast_in_dim(keep, x.shape, tuple(range(x.ndim)))
+  return jax.lax.select(keep, x, jax.lax.broadcast(np.zeros((), x.dtype), x.shape))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,11 +244,20 @@ def scale_by_local_gains(
     def leaf(u, gain, last_sign):
       ct = _core.compute_dtype(u.dtype, gain.dtype)
       uc, gc = u.astype(ct), gain.astype(ct)
-      sign = _core.sign_int8(uc)
-      agree = (sign == last_sign) & (sign != 0)
+      # XLA:CPU computes each output in its own loop. In this order each loop reads inputs, old
+      # state that no earlier loop has overwritten, or new state, so that all of them work in
+      # place and XLA keeps no copy of an old state array:
+      # 1. the gains, from the old gains and signs. The test is the slide's u·s > 0 (exact, as s
+      #    is -1, 0 or 1; false for NaN) rather than sign(u) == s != 0, which would share sign(u)
+      #    with loop 2 and XLA would store it in a temporary;
+      agree = uc * last_sign.astype(ct) > 0
       new = jnp.where(agree, gc + _core.hyper(inc, ct), gc * _core.hyper(dec, ct))
-      new = _core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct))
-      return (new * uc).astype(u.dtype), new.astype(gain.dtype), sign
+      new = _core.materialize(_core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct)))
+      # 2. the signs, overwriting the old ones once loop 1 has read them;
+      new_stored = new.astype(gain.dtype)
+      sign = _ordered_after(_core.sign_int8(uc), new_stored)
+      # 3. the update (fused into `p + u` by apply_updates), from the new gains.
+      return (new * uc).astype(u.dtype), new_stored, sign
 
     triples = jax.tree.map(leaf, updates, state.gains, state.last_grad_sign)
     out, gains, signs = _core.unzip(triples, updates, 3)
@@ -255,7 +302,9 @@ def scale_by_local_gains_momentum(
 
   Non-finite gradients: the output entry is NaN/inf (nothing is hidden); the stored velocity entry
   is reset to 0 ("no information", as the int8 sign of :func:`scale_by_local_gains`) and the gain
-  stays finite and within its bounds, so one NaN does not pin the gain at ``min_gain`` forever.
+  stays finite and within its bounds, so one NaN does not pin the gain at ``min_gain`` forever. With
+  a float32/float64 velocity, an entry that overflows from finite values (beyond the largest
+  float) is reset to 0 in the same way, and its weight does not move on that step.
   ``optax.apply_if_finite`` skips such steps and leaves this state untouched.
 
   Args:
@@ -312,10 +361,24 @@ def scale_by_local_gains_momentum(
     def leaf(u, gain, b):
       ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
       uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
+      # XLA:CPU computes each output in its own loop: 1. the gains, from the old gains and
+      # velocity; 2. the velocity, overwriting the old one, from the new gains read back;
       new = jnp.where(_same_sign(uc, bc), gc + _core.hyper(inc, ct), gc * _core.hyper(dec, ct))
-      new = _core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct))
+      new = _core.materialize(_core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct)))
       b_new = _core.hyper(mu, ct) * bc + new * uc
-      return b_new.astype(u.dtype), new.astype(gain.dtype), _finite_or_zero(b_new).astype(b.dtype)
+      b_store = _finite_or_zero(b_new).astype(b.dtype)
+      if not _velocity_gives_update(u.dtype, b.dtype, ct):  # e.g. float16: exact, with a copy
+        return b_new.astype(u.dtype), new.astype(gain.dtype), b_store
+      # 3. the update b_new (fused into `p + u` by apply_updates) from the new states only, as it
+      # cannot read the old velocity that loop 2 overwrites (XLA would keep a copy of it). The
+      # stored velocity is b_new where that is finite; where it is not, G·u is the same inf or
+      # NaN (the old velocity being finite), except when μ·b + G·u overflows from finite terms
+      # (|b_new| beyond the float range): the update entry is then 0 instead of ±inf. The second
+      # barrier keeps XLA from sharing G·u with loop 2 through a temporary.
+      gains_c, b_c = _core.materialize((new, b_store))
+      gu = gains_c * uc
+      out = jnp.where(jnp.isfinite(gu), b_c.astype(ct), gu)
+      return out.astype(u.dtype), new.astype(gain.dtype), b_store
 
     triples = jax.tree.map(leaf, updates, state.momentum_gains, state.gain_velocity)
     out, gains, velocity = _core.unzip(triples, updates, 3)
@@ -506,15 +569,23 @@ def scale_by_delta_bar_delta(
       ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
       uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
       th_c = _core.hyper(th, ct)
+      # XLA:CPU computes each output in its own loop: 1. the rates, from the old rates and
+      # trace; 2. the trace, overwriting the old one once loop 1 has read it; 3. the update
+      # (fused into `p + u` by apply_updates), from the new rates read back. The sign of δ̄·u
+      # without forming the product (see _same_sign), each comparison traced once:
+      d_pos, d_neg, u_pos, u_neg = dc > 0, dc < 0, uc > 0, uc < 0
       new = jnp.where(
-        _same_sign(dc, uc),
+        (d_pos & u_pos) | (d_neg & u_neg),
         rc + _core.hyper(k, ct),
-        jnp.where(_same_sign(dc, -uc), rc * (1 - _core.hyper(f, ct)), rc),
+        jnp.where((d_pos & u_neg) | (d_neg & u_pos), rc * (1 - _core.hyper(f, ct)), rc),
       )
       if hi is not None:
         new = _core.clip(new, hi=_core.hyper(hi, ct))
-      trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc)
-      return (new * uc).astype(u.dtype), new.astype(rate.dtype), trace_new.astype(trace.dtype)
+      new = _core.materialize(new)
+      new_stored = new.astype(rate.dtype)
+      trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
+      trace_new = _ordered_after(trace_new, new_stored)
+      return (new * uc).astype(u.dtype), new_stored, trace_new
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
