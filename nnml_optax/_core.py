@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import lax
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], Any]
 
@@ -282,6 +283,37 @@ def fan_out(x: jax.Array, n: int) -> tuple[jax.Array, ...]:
   loop compute it in registers instead.
   """
   return jax.lax.optimization_barrier((x,) * n)
+
+
+def after(x: jax.Array, dep: jax.Array) -> jax.Array:
+  """``x`` unchanged, but computed after ``dep``: a data dependency on one element of ``dep``.
+
+  XLA:CPU computes each output of a per-leaf function in its own loop. When one loop reads an old
+  state array and another loop overwrites that (donated) array in place, copy insertion keeps a
+  copy of the old array in a fresh temporary buffer (page faults on every step) unless a data
+  dependency orders the reader first; an optimization barrier does not, it is gone by then. Making
+  the writer's value depend on the reader's output ``dep`` gives that order for the price of one
+  scalar read. The predicate ``(bits | 1) != 0`` is true whatever ``dep`` holds (NaN included)
+  and XLA does not fold it away. Plain ``lax`` calls: this is traced once per leaf.
+
+  Costs compile time: about 1-2 ms per leaf on XLA:CPU (a loop-invariant select in the loop).
+
+  Args:
+    x: the value to delay.
+    dep: any array (any shape, any dtype).
+  """
+  if dep.size == 0 or x.size == 0:
+    return x
+  first = lax.slice(dep, (0,) * dep.ndim, (1,) * dep.ndim)
+  if jnp.iscomplexobj(first):
+    first = lax.real(first)
+  elif first.dtype == jnp.bool_:
+    first = lax.convert_element_type(first, jnp.uint8)
+  uint = np.dtype(f"uint{8 * first.dtype.itemsize}").type
+  bits = lax.bitcast_convert_type(first, uint)
+  keep = lax.ne(lax.bitwise_or(bits, uint(1)), uint(0))
+  keep = lax.broadcast_in_dim(keep, x.shape, tuple(range(x.ndim)))
+  return lax.select(keep, x, lax.broadcast(np.zeros((), x.dtype), x.shape))
 
 
 def sign_int8(x: jax.Array) -> jax.Array:

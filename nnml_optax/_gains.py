@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from . import _core
@@ -119,33 +118,6 @@ def _velocity_gives_update(u_dtype: Any, b_dtype: Any, ct: Any) -> bool:
   if b_dtype == ct:
     return True
   return b_dtype == u_dtype and jnp.finfo(b_dtype).maxexp >= jnp.finfo(ct).maxexp
-
-
-def _ordered_after(x: jax.Array, dep: jax.Array) -> jax.Array:
-  """``x`` unchanged, but computed after ``dep``: a data dependency on one element of ``dep``.
-
-  XLA:CPU computes each output of a per-leaf function in its own loop. When one loop reads an old
-  state array and another loop overwrites that (donated) array in place, copy insertion keeps a
-  copy of the old array in a fresh temporary buffer (page faults on every step) unless a data
-  dependency orders the reader first; an optimization barrier does not, it is gone by then. Making
-  the writer's value depend on the reader's output ``dep`` gives that order for the price of one
-  scalar read. The predicate ``(bits | 1) != 0`` is true whatever ``dep`` holds (NaN included)
-  and XLA does not fold it away. Plain ``lax`` calls: this is traced once per leaf.
-
-  Costs compile time: about 1-2 ms per leaf on XLA:CPU (a loop-invariant select in the loop).
-
-  Args:
-    x: the value to delay.
-    dep: a real floating array with the shape of ``x``.
-  """
-  if dep.size == 0:
-    return x
-  uint = np.dtype(f"uint{8 * dep.dtype.itemsize}").type
-  first = jax.lax.slice(dep, (0,) * dep.ndim, (1,) * dep.ndim)
-  bits = jax.lax.bitcast_convert_type(first, uint)
-  keep = jax.lax.ne(jax.lax.bitwise_or(bits, uint(1)), uint(0))
-  keep = jax.lax.broadcast_in_dim(keep, x.shape, tuple(range(x.ndim)))
-  return jax.lax.select(keep, x, jax.lax.broadcast(np.zeros((), x.dtype), x.shape))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +227,7 @@ def scale_by_local_gains(
       new = _core.materialize(_core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct)))
       # 2. the signs, overwriting the old ones once loop 1 has read them;
       new_stored = new.astype(gain.dtype)
-      sign = _ordered_after(_core.sign_int8(uc), new_stored)
+      sign = _core.after(_core.sign_int8(uc), new_stored)
       # 3. the update (fused into `p + u` by apply_updates), from the new gains.
       return (new * uc).astype(u.dtype), new_stored, sign
 
@@ -584,7 +556,7 @@ def scale_by_delta_bar_delta(
       new = _core.materialize(new)
       new_stored = new.astype(rate.dtype)
       trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
-      trace_new = _ordered_after(trace_new, new_stored)
+      trace_new = _core.after(trace_new, new_stored)
       return (new * uc).astype(u.dtype), new_stored, trace_new
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)

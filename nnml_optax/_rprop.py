@@ -99,11 +99,10 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
   flip = p < 0
   if variant in ("rprop-", "irprop-"):
     # "freeze" (iRprop-): store 0 after a sign change, and then the step -sign·Δ is 0 too, so the
-    # direction is sign_new·Δ_new for both, computed from the two new state arrays. The sign reads
-    # the new step size (a NaN step size stores sign 0, which changes nothing: NaN stays NaN) so
-    # that it is written after the step-size loop has read the old signs.
-    forget = jnp.isnan(delta_new) if variant == "rprop-" else flip | jnp.isnan(delta_new)
-    sign_new = _core.materialize(jnp.where(forget, jnp.zeros_like(sg), sg))
+    # direction is sign_new·Δ_new for both, computed from the two new state arrays. The sign is
+    # written after the step-size loop has read the old signs (_core.after).
+    sign_new = sg if variant == "rprop-" else jnp.where(flip, jnp.zeros_like(sg), sg)
+    sign_new = _core.materialize(_core.after(sign_new, delta_new))
     return sign_new.astype(ct) * delta_new, sign_new, delta_new
   # "+" variants: backtracking undoes the previous weight change, i.e. returns -prev. The
   # previous direction is kept as state (rather than recomputed as sign_prev·Δ_prev, which is
@@ -114,7 +113,7 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
   direction = jnp.where(back, -prev, jnp.where(flip, jnp.zeros_like(step), step))
   direction = _core.materialize(direction)
   # "freeze": store 0 after a sign change (written after the direction, see above)
-  sign_new = jnp.where(flip | jnp.isnan(direction), jnp.zeros_like(sg), sg)
+  sign_new = _core.after(jnp.where(flip, jnp.zeros_like(sg), sg), direction)
   return direction, sign_new, delta_new
 
 
