@@ -556,11 +556,13 @@ def scale_by_delta_bar_delta(
       new = _core.materialize(new)
       new_stored = new.astype(rate.dtype)
       trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
-      trace_new = _core.after(trace_new, new_stored)
       return (new * uc).astype(u.dtype), new_stored, trace_new
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
+    # the trace is written after the rates' loop has read the old trace (loop 2 after loop 1)
+    leaves, treedef = jax.tree.flatten(traces)
+    traces = treedef.unflatten(_core.after_all(leaves, treedef.flatten_up_to(rates)))
     return out, ScaleByDeltaBarDeltaState(
       count=_core.safe_increment(state.count), rate_gains=rates, delta_bar=traces
     )

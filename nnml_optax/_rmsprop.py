@@ -103,42 +103,6 @@ def _abs_sq(x: jax.Array) -> jax.Array:
   return x * x
 
 
-@jax.custom_jvp
-def _after(xs: list[jax.Array], deps: list[jax.Array]) -> list[jax.Array]:
-  """Each ``x`` of ``xs``, bit for bit, but computed from its ``dep`` (same shape) as far as XLA
-  can tell.
-
-  Orders two loops that XLA:CPU would otherwise leave unordered. When a donated state buffer is read
-  by one loop and overwritten in place by another, and no data dependency puts the reader first,
-  copy insertion copies the old state into a fresh full-size temporary every step (an
-  ``optimization_barrier`` cannot help: it is gone before copy insertion). Making the overwriting
-  loop consume the reader's output orders them.
-
-  The dependency is ``bits(x) | (t & ~t)`` with ``t = bits(dep)``: ``bits(x)`` for every input, NaN
-  payloads included. XLA cannot see that ``t & ~t`` is 0 (it folds ``t - t`` and ``t ^ t``); LLVM
-  can, so the loop does not even load ``dep``. Elementwise, it needs no communication between
-  shards. The bit casts would zero the derivative, hence the identity JVP, in one call for all
-  leaves: a ``custom_jvp`` per leaf adds half to the tracing and lowering time of 1000 leaves.
-  """
-  return [_after_leaf(x, dep) for x, dep in zip(xs, deps, strict=True)]
-
-
-@_after.defjvp
-def _after_jvp(primals, tangents):
-  return _after(*primals), tangents[0]
-
-
-def _after_leaf(x: jax.Array, dep: jax.Array) -> jax.Array:
-  if jnp.iscomplexobj(x):
-    return lax.complex(_after_leaf(lax.real(x), dep), lax.imag(x))
-  ux = jnp.dtype(f"uint{8 * x.dtype.itemsize}")
-  t = lax.bitcast_convert_type(dep, jnp.dtype(f"uint{8 * dep.dtype.itemsize}"))
-  if t.dtype != ux:
-    t = lax.convert_element_type(t, ux)
-  zero = lax.bitwise_and(t, lax.bitwise_not(t))
-  return lax.bitcast_convert_type(lax.bitwise_or(lax.bitcast_convert_type(x, ux), zero), x.dtype)
-
-
 def _rms_transform(
   decay: ScalarOrSchedule,
   eps: ScalarOrSchedule,
@@ -291,7 +255,9 @@ def _rms_transform(
       # gradient into a full-size temporary every step (about 2x slower). Ordering the mean
       # gradient after the variance costs nothing at run time.
       leaves, treedef = jax.tree.flatten(mean_grad)
-      fields["mean_grad"] = treedef.unflatten(_after(leaves, treedef.flatten_up_to(second)))
+      fields["mean_grad"] = treedef.unflatten(
+        _core.after_all(leaves, treedef.flatten_up_to(second))
+      )
     if use_momentum:
       fields["momentum_buffer"] = buffer
     return out, _state_class(centered, use_momentum)(**fields)

@@ -99,10 +99,12 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
   flip = p < 0
   if variant in ("rprop-", "irprop-"):
     # "freeze" (iRprop-): store 0 after a sign change, and then the step -sign·Δ is 0 too, so the
-    # direction is sign_new·Δ_new for both, computed from the two new state arrays. The sign is
-    # written after the step-size loop has read the old signs (_core.after).
-    sign_new = sg if variant == "rprop-" else jnp.where(flip, jnp.zeros_like(sg), sg)
-    sign_new = _core.materialize(_core.after(sign_new, delta_new))
+    # direction is sign_new·Δ_new for both, computed from the two new state arrays. The sign reads
+    # the new step size so that it is written after the step-size loop has read the old signs: a
+    # NaN step size stores sign 0, which changes nothing (NaN stays NaN). (_core.after here lets
+    # XLA recompute Δ_new inside the sign's loop, and the old signs get copied again.)
+    forget = jnp.isnan(delta_new) if variant == "rprop-" else flip | jnp.isnan(delta_new)
+    sign_new = _core.materialize(jnp.where(forget, jnp.zeros_like(sg), sg))
     return sign_new.astype(ct) * delta_new, sign_new, delta_new
   # "+" variants: backtracking undoes the previous weight change, i.e. returns -prev. The
   # previous direction is kept as state (rather than recomputed as sign_prev·Δ_prev, which is
