@@ -3,6 +3,26 @@
 import numpy as np
 
 
+def _step(t, g, h, s, c, n0, eps, robust):
+  """One call of the transform form on the state ``s`` (gbar, vbar, hbar, vhbar, tau); returns
+  the new state and the rate eta (0 during the slow start)."""
+  gb, vb, hb, vhb, tau = s
+  if t < n0:
+    gb, vb, hb, vhb = gb + g / n0, vb + g * g / n0, hb + h / n0, vhb + h * h / n0
+    if t == n0 - 1:
+      vb, hb, vhb, tau = c * vb, c * hb, c * c * vhb, float(n0)
+    return (gb, vb, hb, vhb, tau), 0.0
+  a, keep = 1.0 / tau, (tau - 1) / tau  # keep = 1 - a, without cancellation near tau = 1
+  gb = keep * gb + a * g
+  vb = keep * vb + a * g * g
+  hb = keep * hb + a * h
+  vhb = keep * vhb + a * h * h
+  r = min(max(gb * gb / (vb + eps), 0.0), 1.0)
+  eta = r * hb / (vhb + eps) if robust else r / (hb + eps)
+  tau = (1 - r) * tau + 1
+  return (gb, vb, hb, vhb, tau), eta
+
+
 def vsgd_l(theta0, grads, curvatures, c, n0, *, eps=0.0, robust=False):
   """vSGD-l in transform form, one scalar parameter (SPEC §5.2 with the §0 slow start).
 
@@ -16,27 +36,16 @@ def vsgd_l(theta0, grads, curvatures, c, n0, *, eps=0.0, robust=False):
   Returns a list of dicts (one per call) with gbar, vbar, hbar, vhbar, tau, eta, theta.
   """
   theta = np.float64(theta0)
-  gb = vb = hb = vhb = 0.0
-  tau = 1.0
+  s = (0.0, 0.0, 0.0, 0.0, 1.0)
   out = []
   for t, (g, h) in enumerate(zip(grads, curvatures, strict=True)):
     g, h = np.float64(g), np.float64(h)
-    if t < n0:
-      gb, vb, hb, vhb = gb + g / n0, vb + g * g / n0, hb + h / n0, vhb + h * h / n0
-      if t == n0 - 1:
-        vb, hb, vhb, tau = c * vb, c * hb, c * c * vhb, float(n0)
-      eta = 0.0
-    else:
-      a, keep = 1.0 / tau, (tau - 1) / tau  # keep = 1 - a, without cancellation near tau = 1
-      gb = keep * gb + a * g
-      vb = keep * vb + a * g * g
-      hb = keep * hb + a * h
-      vhb = keep * vhb + a * h * h
-      r = min(max(gb * gb / (vb + eps), 0.0), 1.0)
-      eta = r * hb / (vhb + eps) if robust else r / (hb + eps)
-      tau = (1 - r) * tau + 1
+    s, eta = _step(t, g, h, s, c, n0, eps, robust)
+    if t >= n0:  # the slow start does not move
       theta = theta - eta * g
-    out.append(dict(gbar=gb, vbar=vb, hbar=hb, vhbar=vhb, tau=tau, eta=eta, theta=theta))
+    out.append(
+      dict(zip(("gbar", "vbar", "hbar", "vhbar", "tau"), s, strict=True), eta=eta, theta=theta)
+    )
   return out
 
 
@@ -44,26 +53,14 @@ def vsgd_fd(theta0, grad_fn, steps, c, n0, *, eps=0.0, robust=True):
   """vSGD-fd (SPEC §5.5) on a deterministic 1-d gradient function: h = |g(θ+δ) − g(θ)|/|δ| with
   δ = g during the slow start and δ = gbar afterwards (h = 0 where δ = 0). Returns the iterates."""
   theta = np.float64(theta0)
-  gb = vb = hb = vhb = 0.0
-  tau = 1.0
+  s = (0.0, 0.0, 0.0, 0.0, 1.0)
   out = []
   for t in range(steps):
     g = np.float64(grad_fn(theta))
-    delta = g if t < n0 else gb
+    delta = g if t < n0 else s[0]
     h = abs(grad_fn(theta + delta) - g) / abs(delta) if delta != 0 else 0.0
-    if t < n0:
-      gb, vb, hb, vhb = gb + g / n0, vb + g * g / n0, hb + h / n0, vhb + h * h / n0
-      if t == n0 - 1:
-        vb, hb, vhb, tau = c * vb, c * hb, c * c * vhb, float(n0)
-    else:
-      a, keep = 1.0 / tau, (tau - 1) / tau  # keep = 1 - a, without cancellation near tau = 1
-      gb = keep * gb + a * g
-      vb = keep * vb + a * g * g
-      hb = keep * hb + a * h
-      vhb = keep * vhb + a * h * h
-      r = min(max(gb * gb / (vb + eps), 0.0), 1.0)
-      eta = r * hb / (vhb + eps) if robust else r / (hb + eps)
-      tau = (1 - r) * tau + 1
+    s, eta = _step(t, g, h, s, c, n0, eps, robust)
+    if t >= n0:  # the slow start does not move
       theta = theta - eta * g
     out.append(theta)
   return out
