@@ -340,13 +340,15 @@ def sign_int8(x: jax.Array) -> jax.Array:
 def trace_once(fn: Callable) -> Callable:
   """Makes JAX trace a per-leaf rule once per leaf signature (shapes, dtypes) instead of per leaf.
 
-  ``jax.jit(fn, inline=True)``: the traced rule is cached by its arguments' shapes and dtypes and
-  inlined into the caller's program, so the compiled update is the same HLO; only Python tracing
-  is saved (rmsprop on 1,000 leaves of 7 shapes: 1.6 s to trace before, a third of it after). ``fn``
-  must take every array it reads as an argument: a closed-over array would become a run-time input
+  ``jax.jit(fn)`` inside the update: JAX caches the traced rule by its arguments' shapes and dtypes
+  and lowers it to one function per signature, called once per leaf; XLA inlines the calls before
+  any optimisation, so the compiled update is the same. Tracing and lowering get cheaper, and
+  so does XLA's own conversion of the smaller module (1,000 leaves of 7 shapes, whole compile:
+  Rprop 10.5 s with the rule inlined by JAX, 8.0 s with calls; optax.rprop 9.0 s). ``fn`` must
+  take every array it reads as an argument: a closed-over array would become a run-time input
   of the compiled step instead of a constant. Python values (flags, dtypes) may be closed over.
   """
-  return jax.jit(fn, inline=True)
+  return jax.jit(fn)
 
 
 def unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ Named conventions reproduce ``torch.optim.RMSprop``, Keras 3 ``RMSprop`` and TF1
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -103,6 +104,86 @@ def _abs_sq(x: jax.Array) -> jax.Array:
   return x * x
 
 
+@functools.cache
+def _rms_rule(centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov) -> Callable:
+  """The per-leaf rule for one combination of flags, shared by every transform that has them.
+
+  Traced once per leaf signature rather than once per leaf (``_core.trace_once``) and, outside
+  ``jit``, compiled once for all steps and instances. The scalars are arguments: an array the rule
+  closed over would become a run-time input of the compiled step instead of a constant.
+  """
+
+  @_core.trace_once
+  def leaf(consts, g, ms, mg=None, buf=None):
+    ct = _core.compute_dtype(
+      g.dtype,
+      ms.dtype,
+      *([] if mg is None else [mg.dtype]),
+      *([] if buf is None else [buf.dtype]),
+    )
+    rt = _core.real_dtype(ct)
+    gc = g.astype(ct)
+    dc, omdc, ec, nlrc, muc, big = consts  # nlrc = −learning rate
+    if centered:
+      # n − |m|² updated directly: n_t − |m_t|² = ρ(n_{t−1} − |m_{t−1}|²) + ρ(1−ρ)|g − m_{t−1}|²
+      # (an identity), so no cancellation and never negative.
+      mgc = mg.astype(ct)
+      var = _core.clip(dc * (ms.astype(rt) + omdc * _abs_sq(gc - mgc)), hi=big)
+      mg_new = omdc * gc + dc * mgc
+    else:
+      # MeanSquare = decay·MeanSquare + (1−decay)·|g|²
+      var = _core.clip(omdc * _abs_sq(gc) + dc * ms.astype(rt), hi=big)
+      mg_new = None
+    # The new statistic is a state output anyway: materialise it once rather than let XLA:CPU
+    # (no sibling multi-output fusion) recompute it inside every other output's loop.
+    var = _core.materialize(var)
+
+    def direction(var):  # g / RMS; 0/0 (g = 0, eps = 0) is 0
+      # lax.select, not jnp.where, which traces a nested jit for every leaf.
+      if eps_in_sqrt:
+        arg = var + ec
+        inv = lax.select(arg > 0, lax.rsqrt(arg), lax.full_like(arg, 0))
+      else:
+        den = jnp.sqrt(var) + ec
+        inv = lax.select(den > 0, 1 / den, lax.full_like(den, 0))
+      return inv * gc
+
+    s = direction(var)
+    buf_new = None
+    if not signed:
+      out = s
+    elif not use_momentum:
+      out = nlrc * s
+    else:
+      b = buf.astype(ct)
+      if lr_inside:  # v = μ·v − ε·s (the lecture, optax, Keras, TF1)
+        u = nlrc * s
+        buf_new = muc * b + u
+        if nesterov:
+          # Δw = μ·v − ε·s needs s in the buffer's loop and in the update's. Shared, XLA
+          # keeps its rsqrt in a full-size temporary (optax does too: 64 MiB at 16.8M
+          # parameters, about 2x slower); a second barrier makes the update's loop
+          # recompute it from the new statistic instead, identically.
+          out = nlrc * direction(_core.materialize(var)) + muc * buf_new
+        else:
+          out = buf_new
+      else:  # torch: b = μ·b + s;  Δθ = −ε·b
+        buf_new = muc * b + s
+        out = nlrc * buf_new
+      buf_new = buf_new.astype(buf.dtype)
+    # |g|/RMS <= 1/sqrt(1 - decay) (the new |g|^2 is part of the mean square), so the step and
+    # the buffer stay finite without a clip for any finite learning rate and momentum < 1.
+    out = out.astype(g.dtype)
+    return (
+      out,
+      var.astype(ms.dtype),
+      None if mg_new is None else mg_new.astype(mg.dtype),
+      buf_new,
+    )
+
+  return leaf
+
+
 def _rms_transform(
   decay: ScalarOrSchedule,
   eps: ScalarOrSchedule,
@@ -143,6 +224,8 @@ def _rms_transform(
       )
     return _state_class(centered, use_momentum)(**fields)
 
+  leaf = _rms_rule(centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov)
+
   def update_fn(updates, state, params=None):
     del params
     d = _core.resolve(decay, state.count)
@@ -164,76 +247,6 @@ def _rms_transform(
         # Both statistics saturate at the storage dtype's max instead of overflowing to inf
         # (which would freeze the weight at a zero step forever).
         jnp.asarray(jnp.finfo(sd).max, rt),
-      )
-
-    # Traced once per leaf shape and dtype, not once per leaf (``_core.trace_once``); the scalars
-    # are arguments because an array it closed over would become a run-time input of the step.
-    @_core.trace_once
-    def leaf(consts, g, ms, mg=None, buf=None):
-      ct = _core.compute_dtype(
-        g.dtype,
-        ms.dtype,
-        *([] if mg is None else [mg.dtype]),
-        *([] if buf is None else [buf.dtype]),
-      )
-      rt = _core.real_dtype(ct)
-      gc = g.astype(ct)
-      dc, omdc, ec, nlrc, muc, big = consts  # nlrc = −learning rate
-      if centered:
-        # n − |m|² updated directly: n_t − |m_t|² = ρ(n_{t−1} − |m_{t−1}|²) + ρ(1−ρ)|g − m_{t−1}|²
-        # (an identity), so no cancellation and never negative.
-        mgc = mg.astype(ct)
-        var = _core.clip(dc * (ms.astype(rt) + omdc * _abs_sq(gc - mgc)), hi=big)
-        mg_new = omdc * gc + dc * mgc
-      else:
-        # MeanSquare = decay·MeanSquare + (1−decay)·|g|²
-        var = _core.clip(omdc * _abs_sq(gc) + dc * ms.astype(rt), hi=big)
-        mg_new = None
-      # The new statistic is a state output anyway: materialise it once rather than let XLA:CPU
-      # (no sibling multi-output fusion) recompute it inside every other output's loop.
-      var = _core.materialize(var)
-
-      def direction(var):  # g / RMS; 0/0 (g = 0, eps = 0) is 0
-        # lax.select, not jnp.where, which traces a nested jit for every leaf.
-        if eps_in_sqrt:
-          arg = var + ec
-          inv = lax.select(arg > 0, lax.rsqrt(arg), lax.full_like(arg, 0))
-        else:
-          den = jnp.sqrt(var) + ec
-          inv = lax.select(den > 0, 1 / den, lax.full_like(den, 0))
-        return inv * gc
-
-      s = direction(var)
-      buf_new = None
-      if not signed:
-        out = s
-      elif not use_momentum:
-        out = nlrc * s
-      else:
-        b = buf.astype(ct)
-        if lr_inside:  # v = μ·v − ε·s (the lecture, optax, Keras, TF1)
-          u = nlrc * s
-          buf_new = muc * b + u
-          if nesterov:
-            # Δw = μ·v − ε·s needs s in the buffer's loop and in the update's. Shared, XLA
-            # keeps its rsqrt in a full-size temporary (optax does too: 64 MiB at 16.8M
-            # parameters, about 2x slower); a second barrier makes the update's loop
-            # recompute it from the new statistic instead, identically.
-            out = nlrc * direction(_core.materialize(var)) + muc * buf_new
-          else:
-            out = buf_new
-        else:  # torch: b = μ·b + s;  Δθ = −ε·b
-          buf_new = muc * b + s
-          out = nlrc * buf_new
-        buf_new = buf_new.astype(buf.dtype)
-      # |g|/RMS <= 1/sqrt(1 - decay) (the new |g|^2 is part of the mean square), so the step and
-      # the buffer stay finite without a clip for any finite learning rate and momentum < 1.
-      out = out.astype(g.dtype)
-      return (
-        out,
-        var.astype(ms.dtype),
-        None if mg_new is None else mg_new.astype(mg.dtype),
-        buf_new,
       )
 
     def consts(g, ms, *rest):

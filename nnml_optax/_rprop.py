@@ -21,11 +21,14 @@ it, but reading ``Δ_prev`` after it is overwritten costs XLA a full-size copy e
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from . import _core
 from ._core import ScalarOrSchedule
@@ -93,7 +96,12 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
   ct = delta.dtype
   sg = _core.sign_int8(g)
   p = sg * sp  # sign(g_t · g_prev), never overflows
-  factor = jnp.where(p > 0, ep, jnp.where(p < 0, em, jnp.ones([], ct)))
+  # lax.select rather than jnp.where, which traces (and XLA then inlines) a nested jit per call
+  factor = lax.select(
+    p > 0,
+    lax.full_like(delta, ep),
+    lax.select(p < 0, lax.full_like(delta, em), lax.full_like(delta, 1)),
+  )
   delta_new = _core.clip(delta * factor, lo, hi)  # clamped even when factor = 1 (torch)
   delta_new = _core.materialize(delta_new)
   flip = p < 0
@@ -104,7 +112,7 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
     # NaN step size stores sign 0, which changes nothing (NaN stays NaN). (_core.after here lets
     # XLA recompute Δ_new inside the sign's loop, and the old signs get copied again.)
     forget = jnp.isnan(delta_new) if variant == "rprop-" else flip | jnp.isnan(delta_new)
-    sign_new = _core.materialize(jnp.where(forget, jnp.zeros_like(sg), sg))
+    sign_new = _core.materialize(lax.select(forget, lax.full_like(sg, 0), sg))
     return sign_new.astype(ct) * delta_new, sign_new, delta_new
   # "+" variants: backtracking undoes the previous weight change, i.e. returns -prev. The
   # previous direction is kept as state (rather than recomputed as sign_prev·Δ_prev, which is
@@ -112,10 +120,10 @@ def _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev=None):
   # old Δ would have to be read after its overwrite (a full-size copy every step, 2.3x slower).
   step = sg.astype(ct) * delta_new  # -sign(g)·Δ is the weight change
   back = flip if variant == "rprop+" else flip & rose
-  direction = jnp.where(back, -prev, jnp.where(flip, jnp.zeros_like(step), step))
+  direction = lax.select(back, -prev, lax.select(flip, lax.full_like(step, 0), step))
   direction = _core.materialize(direction)
   # "freeze": store 0 after a sign change (written after the direction, see above)
-  sign_new = _core.after(jnp.where(flip, jnp.zeros_like(sg), sg), direction)
+  sign_new = _core.after(lax.select(flip, lax.full_like(sg, 0), sg), direction)
   return direction, sign_new, delta_new
 
 
@@ -126,6 +134,36 @@ def _pack(s_re: jax.Array, s_im: jax.Array) -> jax.Array:
 def _unpack(s: jax.Array) -> tuple[jax.Array, jax.Array]:
   shifted = s.astype(jnp.int8) + jnp.int8(4)  # (sr+1) + 3·(si+1), in [0, 8]
   return (shifted % 3 - 1).astype(jnp.int8), (shifted // 3 - 1).astype(jnp.int8)
+
+
+@functools.cache
+def _rprop_rule(variant: str) -> Callable:
+  """The per-leaf rule of one variant, shared by every transform of that variant: traced once per
+  leaf signature (``_core.trace_once``) and, outside ``jit``, compiled once; arrays are arguments."""
+
+  @_core.trace_once
+  def rule(consts, g, delta, sp, prev=None):
+    em, ep, lo, hi, rose = consts
+    if jnp.iscomplexobj(delta):
+      s_re, s_im = _unpack(sp)
+      part = (None, None) if prev is None else (jnp.real(prev), jnp.imag(prev))
+      d_re, n_re, z_re = _real_rule(
+        variant, jnp.real(g), s_re, jnp.real(delta), em, ep, lo, hi, rose, part[0]
+      )
+      d_im, n_im, z_im = _real_rule(
+        variant, jnp.imag(g), s_im, jnp.imag(delta), em, ep, lo, hi, rose, part[1]
+      )
+      direction = jax.lax.complex(d_re, d_im)
+      return (
+        direction.astype(g.dtype),
+        jax.lax.complex(z_re, z_im).astype(delta.dtype),
+        _pack(n_re, n_im),
+        direction.astype(delta.dtype),
+      )
+    direction, sign_new, delta_new = _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev)
+    return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new, direction
+
+  return rule
 
 
 def scale_by_rprop(
@@ -242,6 +280,8 @@ def scale_by_rprop(
       prev_update=jax.tree.map(jnp.zeros_like, sizes) if plus else None,
     )
 
+  rule = _rprop_rule(variant)
+
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
     del params, extra_args
     if variant == "irprop+":
@@ -262,27 +302,12 @@ def scale_by_rprop(
       _core.resolve(h, state.count) for h in (eta_minus, eta_plus, min_step_size, max_step_size)
     ]
 
+    @functools.cache
+    def consts(rt):
+      return (*(_core.hyper(h, rt) for h in hp), rose)
+
     def leaf(g, delta, sp, prev=None):
-      rt = _core.real_dtype(delta.dtype)
-      em, ep, lo, hi = (_core.hyper(h, rt) for h in hp)
-      if jnp.iscomplexobj(delta):
-        s_re, s_im = _unpack(sp)
-        part = (None, None) if prev is None else (jnp.real(prev), jnp.imag(prev))
-        d_re, n_re, z_re = _real_rule(
-          variant, jnp.real(g), s_re, jnp.real(delta), em, ep, lo, hi, rose, part[0]
-        )
-        d_im, n_im, z_im = _real_rule(
-          variant, jnp.imag(g), s_im, jnp.imag(delta), em, ep, lo, hi, rose, part[1]
-        )
-        direction = jax.lax.complex(d_re, d_im)
-        return (
-          direction.astype(g.dtype),
-          jax.lax.complex(z_re, z_im).astype(delta.dtype),
-          _pack(n_re, n_im),
-          direction.astype(delta.dtype),
-        )
-      direction, sign_new, delta_new = _real_rule(variant, g, sp, delta, em, ep, lo, hi, rose, prev)
-      return direction.astype(g.dtype), delta_new.astype(delta.dtype), sign_new, direction
+      return rule(consts(_core.real_dtype(delta.dtype)), g, delta, sp, prev)
 
     trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
     out, step_sizes, prev_sign, prev_update = _core.unzip(jax.tree.map(leaf, *trees), updates, 4)
