@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import _core
+
 
 class FuseLeavesState(NamedTuple):
   """State of :func:`fuse_leaves`.
@@ -100,7 +102,9 @@ class _Layout:
     return leaves
 
 
-def fuse_leaves(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+def fuse_leaves(
+  inner: optax.GradientTransformation, *, runtime_offsets: bool = True
+) -> optax.GradientTransformationExtraArgs:
   r"""Runs an elementwise transform once per dtype on contiguous buffers instead of once per leaf.
 
   .. math::
@@ -125,6 +129,13 @@ def fuse_leaves(inner: optax.GradientTransformation) -> optax.GradientTransforma
 
   Args:
     inner: the transform to wrap (any ``GradientTransformation``, with or without extra args).
+    runtime_offsets: where each leaf starts in its buffer is read at run time from the state
+      (``FuseLeavesState.offsets``), so XLA compiles one split kernel per leaf *shape*
+      (default). ``False``: constant offsets, so every leaf is its own split kernel, which
+      XLA:CPU compiles slower than the unwrapped update, but each step saves a few microseconds
+      per leaf of argument handling (3,000 small leaves on 2 CPU cores: compile 0.4x and step
+      0.6x of the unwrapped ``optax.rmsprop(momentum=0.9)`` with run-time offsets; 2.3x and
+      0.4x without). Prefer ``False`` for a long run of few distinct steps.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` with the same updates as ``inner``.
@@ -140,6 +151,9 @@ def fuse_leaves(inner: optax.GradientTransformation) -> optax.GradientTransforma
     >>> float(updates["b7"][0])
     -0.1
   """
+  if not isinstance(inner, optax.GradientTransformation):
+    raise TypeError(f"inner must be an optax.GradientTransformation; got {type(inner).__name__}")
+  _core.check_bool("runtime_offsets", runtime_offsets)
   inner = optax.with_extra_args_support(inner)
 
   def _layout(tree, unfused: set[int]):
@@ -154,7 +168,9 @@ def fuse_leaves(inner: optax.GradientTransformation) -> optax.GradientTransforma
     return FuseLeavesState(
       inner_state=inner.init(fused),
       unfused={_key(i): jnp.zeros([], jnp.int8) for i in layout.unfused},
-      offsets={_key(i): jnp.asarray(o, jnp.int32) for i, o in layout.offsets().items()},
+      offsets={_key(i): jnp.asarray(o, jnp.int32) for i, o in layout.offsets().items()}
+      if runtime_offsets
+      else {},
     )
 
   def update_fn(updates, state, params=None, **extra_args):

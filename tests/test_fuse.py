@@ -195,3 +195,23 @@ def test_many_leaves_concatenated_in_chunks_identical():
   np.testing.assert_allclose(
     buf, jnp.concatenate([x.ravel() for x in jax.tree.leaves(s1[0].nu)]), rtol=1e-6
   )
+
+
+def test_constant_offsets_option():
+  params = {f"p{i:03d}": jnp.full((2 + i % 3,), float(i)) for i in range(20)}
+  tx = nn.fuse_leaves(nn.momentum(0.1, 0.9), runtime_offsets=False)
+  state = tx.init(params)
+  assert state.offsets == {}
+  hlo = jax.jit(tx.update).lower(params, state).as_text()
+  assert "stablehlo.dynamic_slice" not in hlo
+  ref = nn.fuse_leaves(nn.momentum(0.1, 0.9))
+  u1, _ = jax.jit(tx.update)(params, state)
+  u2, _ = jax.jit(ref.update)(params, ref.init(params))
+  jax.tree.map(np.testing.assert_array_equal, u1, u2)
+
+
+def test_bad_arguments():
+  with pytest.raises(TypeError, match="inner"):
+    nn.fuse_leaves(lambda g: g)
+  with pytest.raises(TypeError, match="runtime_offsets"):
+    nn.fuse_leaves(nn.momentum(0.1), runtime_offsets=1)
