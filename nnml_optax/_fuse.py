@@ -64,6 +64,12 @@ class _Layout:
       if i not in unfused:
         self.groups.setdefault(jnp.dtype(x.dtype).name, []).append(i)
     self.shapes = [tuple(np.shape(x)) for x in leaves]
+    self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+    self.starts: dict[int, int] = {}  # where each fused leaf starts in its buffer
+    for idx in self.groups.values():
+      self.starts.update(
+        zip(idx, np.cumsum([0] + [self.sizes[i] for i in idx[:-1]]).tolist(), strict=True)
+      )
 
   def fuse(self, leaves: list[Any]) -> dict[str, jax.Array]:
     out: dict[str, jax.Array] = {}
@@ -74,21 +80,18 @@ class _Layout:
     return out
 
   def offsets(self) -> dict[int, int]:
-    """Start of each fused leaf in its buffer (groups whose buffer int32 cannot index: left out)."""
-    out = {}
-    for idx in self.groups.values():
-      sizes = [int(np.prod(self.shapes[i], dtype=np.int64)) for i in idx]
-      if sum(sizes) <= np.iinfo(np.int32).max:
-        out.update(zip(idx, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
-    return out
+    """The starts of the groups whose buffer int32 can index (the others: left out)."""
+    fits = [
+      i for idx in self.groups.values() if sum(self.sizes[i] for i in idx) < 2**31 for i in idx
+    ]
+    return {i: self.starts[i] for i in fits}
 
   def split(self, fused: dict[str, jax.Array], offsets: dict[str, jax.Array]) -> list[Any]:
     leaves: list[Any] = [None] * self.n
     for name, idx in self.groups.items():
       buf = fused[f"fused_{name}"]
-      start = 0
       for i in idx:
-        size = int(np.prod(self.shapes[i], dtype=np.int64))
+        size, start = self.sizes[i], self.starts[i]
         if _key(i) in offsets:  # a run-time offset: one kernel per leaf shape, not per leaf
           part = jax.lax.dynamic_slice(
             buf, (offsets[_key(i)],), (size,), allow_negative_indices=False
@@ -96,7 +99,6 @@ class _Layout:
         else:
           part = jax.lax.slice(buf, (start,), (start + size,))
         leaves[i] = part.reshape(self.shapes[i])
-        start += size
     for i in self.unfused:
       leaves[i] = fused[_key(i)]
     return leaves

@@ -249,30 +249,17 @@ def _rms_transform(
         jnp.asarray(jnp.finfo(sd).max, rt),
       )
 
-    def consts(g, ms, *rest):
+    def fn(g, ms, *rest):  # rest: (mean_grad if centered) + (buffer if momentum)
       ct = _core.compute_dtype(g.dtype, ms.dtype, *(x.dtype for x in rest))
-      return scalars(_core.real_dtype(ct), ms.dtype)
+      mg = rest[0] if centered else None
+      buf = rest[-1] if use_momentum else None
+      return leaf(scalars(_core.real_dtype(ct), ms.dtype), g, ms, mg, buf)
 
     trees = [updates, getattr(state, sq_name)]
     if centered:
       trees.append(state.mean_grad)
     if use_momentum:
-      if centered:
-
-        def fn(g, ms, mg, buf):
-          return leaf(consts(g, ms, mg, buf), g, ms, mg, buf)
-
-      else:
-
-        def fn(g, ms, buf):
-          return leaf(consts(g, ms, buf), g, ms, None, buf)
-
       trees.append(state.momentum_buffer)
-    else:
-
-      def fn(g, ms, mg=None):
-        return leaf(consts(g, ms, *([] if mg is None else [mg])), g, ms, mg)
-
     out, second, mean_grad, buffer = _core.unzip(jax.tree.map(fn, *trees), updates, 4)
     fields = {"count": _core.safe_increment(state.count), sq_name: second}
     if centered:
