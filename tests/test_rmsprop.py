@@ -461,7 +461,8 @@ def test_first_step_is_bounded_in_low_precision():
 
 def test_centered_variance_has_no_cancellation():
   """A constant gradient g: n_t − m_t² = (1 − ρ^t)ρ^t g² shrinks far below n_t ≈ g². Kept
-  directly, float32 gets it to 1e-4 even after 200 steps; as n − m² it is lost to cancellation."""
+  directly, float32 gets it to 1e-4 even after 200 steps (8e-4 measured on an H100, whose fused
+  multiply-adds round the mean differently); as n − m² it is lost to cancellation."""
   tx = nn.scale_by_rms(0.9, 1e-8, centered=True)
   naive = optax.scale_by_stddev(0.9, 1e-8)
   g = jnp.full((1,), 123.456, jnp.float32)
@@ -471,7 +472,8 @@ def test_centered_variance_has_no_cancellation():
     _, state = update(g, state)
     _, nstate = nupdate(g, nstate)
   exact = (1 - 0.9**200) * 0.9**200 * 123.456**2
-  np.testing.assert_allclose(float(state.variance[0]), exact, rtol=1e-4)
+  rtol = 1e-4 if jax.default_backend() == "cpu" else 2e-3
+  np.testing.assert_allclose(float(state.variance[0]), exact, rtol=rtol)
   naive_var = float(nstate.nu[0]) - float(nstate.mu[0]) ** 2
   assert abs(naive_var - exact) > 10 * exact  # what the usual form computes in float32
 
