@@ -104,6 +104,7 @@ def main(argv=None) -> int:
   ap.add_argument("--reps", type=int, default=5, help="timed rounds per transform")
   ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
   ap.add_argument("--leaves-compile", type=int, default=0, help="also run scale.py for N leaves")
+  ap.add_argument("--hlo", type=Path, default=None, help="append every compiled step's HLO here")
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
   args = ap.parse_args(argv)
   per = args.params // args.leaves
@@ -142,6 +143,9 @@ def main(argv=None) -> int:
       t0 = time.perf_counter()
       step = make_step(tx, case.extra).lower(p, grads, state).compile()
       row[f"{label}_compile_s"] = time.perf_counter() - t0
+      if args.hlo:
+        with args.hlo.open("a") as f:
+          f.write(f"\n\n######## {case.name} / {label}\n{step.as_text()}")
       sb = state_bytes(state)
       t, carry = _rounds(
         lambda c, step=step, g=grads: step(c[0], g, c[1]), (p, state), args.iters, 1
