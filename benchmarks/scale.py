@@ -31,7 +31,7 @@ def small_tree(n_leaves: int):
   return {f"p{i:05d}": jnp.full((4 + i % 13, 3 + i % 5), 0.1, jnp.float32) for i in range(n_leaves)}
 
 
-def measure(tx, params, iters: int = 20):
+def measure(tx, params, iters: int = 20, hlo=None, name=""):
   state = tx.init(params)
 
   def step(params, state):
@@ -41,6 +41,9 @@ def measure(tx, params, iters: int = 20):
   t0 = time.perf_counter()
   compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state).compile()
   compile_s = time.perf_counter() - t0
+  if hlo is not None:
+    with hlo.open("a") as f:
+      f.write(f"\n\n######## {name}\n{compiled.as_text()}")
   p = jax.tree.map(lambda x: x.copy(), params)
   for _ in range(3):
     p, state = compiled(p, state)
@@ -54,7 +57,7 @@ def measure(tx, params, iters: int = 20):
   return compile_s, statistics.median(times) * 1e3
 
 
-def many_leaves(n: int) -> list[dict]:
+def many_leaves(n: int, hlo=None, only=None) -> list[dict]:
   params = small_tree(n)
   rows = []
   variants = {
@@ -72,7 +75,9 @@ def many_leaves(n: int) -> list[dict]:
       nn.fuse_leaves(nn.rmsprop(1e-3, momentum=0.9), runtime_offsets=False)
     )
   for name, make in variants.items():
-    c, ms = measure(make(), params)
+    if only and not any(o == name for o in only):
+      continue
+    c, ms = measure(make(), params, hlo=hlo, name=name)
     rows.append({"leaves": n, "transform": name, "compile_s": c, "ms": ms})
     print(f"{n} leaves  {name:72s} compile {c:7.2f} s  step {ms:8.3f} ms", flush=True)
   return rows
@@ -120,6 +125,8 @@ def main(argv=None) -> int:
   )
   ap.add_argument("--leaves", type=int, default=3000)
   ap.add_argument("--large", action="store_true")
+  ap.add_argument("--only", nargs="*", default=None, help="many-leaves variants to run")
+  ap.add_argument("--hlo", type=Path, default=None, help="append every compiled step's HLO here")
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale.json")
   args = ap.parse_args(argv)
   out = {
@@ -129,7 +136,7 @@ def main(argv=None) -> int:
     "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:] if argv is None else argv),
   }
   jax.jit(lambda x: x + 1).lower(jnp.zeros(3)).compile()  # XLA start-up, not charged to a row
-  out["many_leaves"] = many_leaves(args.leaves)
+  out["many_leaves"] = many_leaves(args.leaves, args.hlo, args.only)
   base = out["many_leaves"][0]
   for r in out["many_leaves"][1:]:
     print(

@@ -67,6 +67,9 @@ def test_gpu_script_runs_on_cpu(tmp_path):
   import gpu
 
   assert (
-    gpu.main(["--params", "8000", "--leaves", "2", "--iters", "1", "--out", str(tmp_path)]) == 0
+    gpu.main(
+      ["--params", "8000", "--leaves", "2", "--iters", "1", "--reps", "1", "--out", str(tmp_path)]
+    )
+    == 0
   )
   assert "copy_bandwidth_GBps" in json.loads((tmp_path / "gpu.json").read_text())["meta"]
