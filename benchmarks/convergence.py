@@ -27,6 +27,7 @@ reproduces ``benchmarks/results/convergence.md``):
   the next grid point beyond that edge (same ~3x spacing) and retry, at most K times per side.
   Best rates still at an edge are flagged below the table whatever K is.
   The grids of every method, SGD included, are widened by the same rule.
+* ``--methods a,b``: only these contestants beside SGD (file name suffix ``-only-a+b``).
 * ``--tag NAME``: output file name suffix (default: built from the non-default options, e.g.
   ``-raw-h100x3-target0.0001-steps5000``).
 
@@ -88,6 +89,10 @@ GRIDS = {
     lambda lr: lambda n, e: nn.nesterov(lr, _sutskever(n)),
   ),
   "local_gains": ((0.3, 1.0, 3.0, 10.0, 30.0), lambda lr: lambda n, e: nn.local_gains(lr)),
+  "local_gains_momentum": (
+    (0.03, 0.1, 0.3, 1.0, 3.0),
+    lambda lr: lambda n, e: nn.local_gains(lr, momentum=0.9),
+  ),
   "irprop-": ((0.003, 0.01, 0.03, 0.1, 0.3), lambda lr: lambda n, e: nn.rprop(lr)),
   "rmsprop": ((0.001, 0.003, 0.01, 0.03, 0.1), lambda lr: lambda n, e: nn.rmsprop(lr)),
   "rmsprop_nesterov": (
@@ -209,6 +214,8 @@ def _suffix(args) -> str:
     parts.append(f"mumax{args.mu_max:g}")
   if args.widen:
     parts.append(f"widen{args.widen}")
+  if args.methods:
+    parts.append("only-" + "+".join(args.methods))
   if args.seed != 0 and (parts or args.inputs != "pca"):
     parts.append(f"seed{args.seed}")
   return "".join(f"-{p}" for p in parts)
@@ -231,6 +238,8 @@ def _extra_flags(args) -> str:
     flags += ["--mu-max", str(args.mu_max)]
   if args.widen:
     flags += ["--widen", str(args.widen)]
+  if args.methods:
+    flags += ["--methods", ",".join(args.methods)]
   if args.tag is not None:
     flags += ["--tag", args.tag]
   return "".join(" " + shlex.quote(f) for f in flags)
@@ -269,6 +278,12 @@ def main(argv=None) -> int:
   ap.add_argument("--mu-max", type=float, default=0.99, help="Nesterov schedule cap (0.99)")
   ap.add_argument(
     "--widen", type=int, default=0, help="grid points to add past a best-at-the-edge rate (0)"
+  )
+  ap.add_argument(
+    "--methods",
+    type=lambda s: s.split(","),
+    default=None,
+    help="comma-separated contestants to run beside SGD (default: all of nnml-optax compare's)",
   )
   ap.add_argument("--tag", default=None, help="output name suffix (default: from the options)")
   ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -374,7 +389,7 @@ def _run_all(args, data, run):
   sgd = sweep(sgd_train, SGD_GRID, _sgd_key, args.widen, "sgd")
   rows = []
   for name, method in _compare.METHODS.items():
-    if name == "sgd":
+    if name == "sgd" or (args.methods and name not in args.methods):
       continue
     grid, make = GRIDS[name]
 

@@ -61,6 +61,12 @@ def _methods() -> dict[str, Method]:
       full_batch=True,
     ),
     Method(
+      "local_gains_momentum",
+      "full batch, lr 0.3, gains with momentum 0.9 (Jacobs: a gain grows while g opposes v)",
+      lambda n, e: nn.local_gains(0.3, momentum=0.9),
+      full_batch=True,
+    ),
+    Method(
       "irprop-",
       "full batch iRprop- (torch's Rprop), initial step 0.01",
       lambda n, e: nn.rprop(0.01, variant="irprop-"),
@@ -240,12 +246,18 @@ def plot(results: list[dict], path, title: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
+  # One colour per contestant, the same in every run whatever subset is plotted (tab10, then black:
+  # the default cycle repeats after ten).
+  palette = [*plt.get_cmap("tab10").colors, "black"]
+  names = list(METHODS)
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-  for r in results:
+  for i, r in enumerate(results):
     c = r["curve"]
+    k = names.index(r["method"]) if r["method"] in names else i
+    kw = dict(color=palette[k % len(palette)], label=r["method"])
     style = "--" if r["full_batch"] else "-"
-    ax1.plot(c["step"], c["train_loss"], style, label=r["method"])
-    ax2.plot(c["step"], c["val_accuracy"], style, label=r["method"])
+    ax1.plot(c["step"], c["train_loss"], style, **kw)
+    ax2.plot(c["step"], c["val_accuracy"], style, **kw)
   ax1.set_yscale("log")
   ax1.set_ylim(bottom=1e-5)  # full-batch methods reach round-off; keep the interesting range
   ax1.set_xlabel("update")
@@ -263,15 +275,16 @@ def plot(results: list[dict], path, title: str) -> None:
 
 
 def table(results: list[dict], target: float) -> str:
+  w = max([18, *(len(r["method"]) for r in results)])
   head = (
-    f"{'method':18s} {'train loss':>10s} {'val acc':>8s} {'test acc':>8s} "
+    f"{'method':{w}s} {'train loss':>10s} {'val acc':>8s} {'test acc':>8s} "
     f"{'steps to ' + format(target, 'g'):>14s} {'wall s':>7s} {'state B/param':>13s}"
   )
   lines = [head, "-" * len(head)]
   for r in results:
     reached = "-" if r["steps_to_target"] is None else str(r["steps_to_target"])
     lines.append(
-      f"{r['method']:18s} {r['final_train_loss']:10.4f} {r['val_accuracy']:8.4f} "
+      f"{r['method']:{w}s} {r['final_train_loss']:10.4f} {r['val_accuracy']:8.4f} "
       f"{r['test_accuracy']:8.4f} {reached:>14s} {r['wall_time_s']:7.1f} "
       f"{r['state_bytes_per_param']:13.2f}"
     )
