@@ -17,11 +17,13 @@ Named conventions reproduce ``torch.optim.RMSprop``, Keras 3 ``RMSprop`` and TF1
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
@@ -105,12 +107,18 @@ def _abs_sq(x: jax.Array) -> jax.Array:
 
 
 @functools.cache
-def _rms_rule(centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov) -> Callable:
+def _rms_rule(
+  centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov, eps_static=None
+) -> Callable:
   """The per-leaf rule for one combination of flags, shared by every transform that has them.
 
   Traced once per leaf signature rather than once per leaf (``_core.trace_once``) and, outside
   ``jit``, compiled once for all steps and instances. The scalars are arguments: an array the rule
   closed over would become a run-time input of the compiled step instead of a constant.
+
+  ``eps_static``: ``eps`` when it is a plain number (not a schedule, not an injected array). When
+  it is positive in the compute dtype the denominator is too, and the 0/0 guard is left out: the
+  same numbers, four HLO instructions fewer per use (compile time is about proportional to them).
   """
 
   @_core.trace_once
@@ -138,14 +146,20 @@ def _rms_rule(centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov) 
     # (no sibling multi-output fusion) recompute it inside every other output's loop.
     var = _core.materialize(var)
 
+    # var >= 0, so var + eps >= eps and sqrt(var) + eps >= eps (rounding is monotonic): with a
+    # positive eps the denominator is positive and needs no guard (a NaN statistic stays NaN).
+    guarded = eps_static is None or not np.asarray(eps_static, rt) > 0
+
     def direction(var):  # g / RMS; 0/0 (g = 0, eps = 0) is 0
       # lax.select, not jnp.where, which traces a nested jit for every leaf.
       if eps_in_sqrt:
         arg = var + ec
-        inv = lax.select(arg > 0, lax.rsqrt(arg), lax.full_like(arg, 0))
+        inv = lax.rsqrt(arg)
       else:
-        den = jnp.sqrt(var) + ec
-        inv = lax.select(den > 0, 1 / den, lax.full_like(den, 0))
+        arg = jnp.sqrt(var) + ec
+        inv = 1 / arg
+      if guarded:
+        inv = lax.select(arg > 0, inv, lax.full_like(arg, 0))
       return inv * gc
 
     s = direction(var)
@@ -224,7 +238,8 @@ def _rms_transform(
       )
     return _state_class(centered, use_momentum)(**fields)
 
-  leaf = _rms_rule(centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov)
+  eps_static = float(eps) if isinstance(eps, numbers.Real) else None
+  leaf = _rms_rule(centered, eps_in_sqrt, signed, use_momentum, lr_inside, nesterov, eps_static)
 
   def update_fn(updates, state, params=None):
     del params

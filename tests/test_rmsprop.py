@@ -447,6 +447,39 @@ def test_no_nan_or_inf(dtype, size, eps_in_sqrt, eps):
       assert bool(jnp.all(u["w"] == 0))
 
 
+@pytest.mark.parametrize("eps", [1e-8, 1e-46, 0.0], ids=["1e-8", "underflows", "0"])
+@pytest.mark.parametrize("eps_in_sqrt", [True, False], ids=["eps_inside", "eps_outside"])
+def test_static_eps_drops_only_an_unneeded_guard(eps, eps_in_sqrt):
+  """A plain positive ``eps`` leaves out the 0/0 guard (its denominator is positive): the same
+  bits as with ``eps`` given as an array (guarded), zeros and subnormals included; an ``eps``
+  that is 0 in the compute dtype (1e-46 in float32) keeps the guard, so 0/0 is still 0."""
+  g = jnp.asarray([0.0, -0.0, 1e-45, -3e-39, 1e-20, 2.5, -7.0, 3e38], jnp.float32)
+
+  def run(e):
+    txs = [
+      nn.scale_by_rms(0.9, e, eps_in_sqrt=eps_in_sqrt),
+      nn.rmsprop(0.01, 0.9, e, eps_in_sqrt=eps_in_sqrt, centered=True, momentum=0.9),
+      nn.rmsprop(0.01, 0.9, e, eps_in_sqrt=eps_in_sqrt, momentum=0.9, nesterov=True),
+    ]
+    out = []
+    for tx in txs:
+      state = tx.init(g)
+      update = jax.jit(tx.update)
+      for k in range(3):
+        u, state = update(g * (k % 2), state)  # 0, g, 0: zero gradients on a zero and a live state
+        out.append(u)
+      texts = update.lower(g, state).as_text()
+    return out, texts
+
+  static, static_text = run(eps)
+  dynamic, dynamic_text = run(jnp.asarray(eps, jnp.float32))
+  for a, b in zip(static, dynamic, strict=True):
+    np.testing.assert_array_equal(np.asarray(a).view(np.uint32), np.asarray(b).view(np.uint32))
+    assert bool(jnp.all(jnp.isfinite(a)))
+  guarded = static_text.count("select") == dynamic_text.count("select")
+  assert guarded == (np.float32(eps) == 0)
+
+
 def test_first_step_is_bounded_in_low_precision():
   """|g/RMS| <= 1/sqrt(1 − decay) on the first step, in every dtype (computed in float32)."""
   for dtype in (jnp.bfloat16, jnp.float16):
