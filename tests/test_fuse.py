@@ -29,6 +29,9 @@ TRANSFORMS = {
   "optax.adam": lambda: optax.adam(1e-2),
   "optax.rmsprop": lambda: optax.rmsprop(1e-2, momentum=0.9, centered=True),
   "optax.sgd": lambda: optax.sgd(0.1, 0.5),
+  # these read the parameters (fused only for them)
+  "optax.adamw": lambda: optax.adamw(1e-2, weight_decay=0.1),
+  "decay+momentum": lambda: optax.chain(optax.add_decayed_weights(0.05), nn.momentum(0.1, 0.9)),
 }
 
 
@@ -215,3 +218,28 @@ def test_bad_arguments():
     nn.fuse_leaves(lambda g: g)
   with pytest.raises(TypeError, match="runtime_offsets"):
     nn.fuse_leaves(nn.momentum(0.1), runtime_offsets=1)
+
+
+@pytest.mark.parametrize(
+  "make, reads",
+  [
+    (lambda: nn.rmsprop(0.1, momentum=0.9), False),
+    (lambda: optax.sgd(0.1, 0.9), False),
+    (lambda: optax.adamw(1e-2, weight_decay=0.1), True),
+    (lambda: optax.chain(optax.add_decayed_weights(0.05), nn.momentum(0.1, 0.9)), True),
+  ],
+)
+def test_parameters_fused_only_when_read(make, reads):
+  """The parameters are concatenated (a copy every step) only for an inner update that reads them;
+  the others get the fused updates in their place, which they never read."""
+  params = _tree()
+  tx = nn.fuse_leaves(make())
+  state = tx.init(params)
+  base = nn.fuse_leaves(optax.identity())  # concatenates the updates only
+  n_base = str(jax.make_jaxpr(base.update)(params, base.init(params), params)).count("concatenate")
+  n = str(jax.make_jaxpr(tx.update)(params, state, params)).count("concatenate")
+  assert n > 0 and (n > n_base) == reads
+  u, _ = tx.update(params, state, params)
+  ref, _ = make().update(params, make().init(params), params)
+  for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(ref), strict=True):
+    np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
