@@ -177,6 +177,8 @@ def fuse_leaves(
       else {},
     )
 
+  reads_params: dict[Any, bool] = {}
+
   def update_fn(updates, state, params=None, **extra_args):
     unfused = {int(k[4:]) for k in state.unfused}
     leaves, treedef, layout = _layout(updates, unfused)
@@ -204,7 +206,17 @@ def fuse_leaves(
       # Concatenating the parameters costs a copy of them every step and, on thousands of leaves,
       # a second of compile time: done only when the inner update reads them. Otherwise it gets
       # the fused updates in their place, same structure, shapes and dtypes, values never read.
-      if _reads_params(inner, fused_updates, state.inner_state, extra):
+      key = (
+        jax.tree.structure((fused_updates, state.inner_state)),
+        tuple(
+          (np.shape(x), getattr(x, "dtype", type(x)))
+          for x in jax.tree.leaves((fused_updates, state.inner_state))
+        ),
+        tuple(sorted(extra)),
+      )
+      if key not in reads_params:  # one extra trace per signature, also outside jit
+        reads_params[key] = _reads_params(inner, fused_updates, state.inner_state, extra)
+      if reads_params[key]:
         fused_params = layout.fuse(treedef.flatten_up_to(params))
       else:
         fused_params = fused_updates
