@@ -18,6 +18,7 @@ dtype.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -125,6 +126,29 @@ def _velocity_gives_update(u_dtype: Any, b_dtype: Any, ct: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+@_core.trace_once
+def _gains_leaf(consts, u, gain, last_sign):
+  """:func:`scale_by_local_gains`' per-leaf rule, traced once per leaf signature
+  (``_core.trace_once``); ``consts`` = (increase, decrease, min, max) in the compute dtype."""
+  inc, dec, lo, hi = consts
+  ct = _core.compute_dtype(u.dtype, gain.dtype)
+  uc, gc = u.astype(ct), gain.astype(ct)
+  # XLA:CPU computes each output in its own loop. In this order each loop reads inputs, old
+  # state that no earlier loop has overwritten, or new state, so that all of them work in
+  # place and XLA keeps no copy of an old state array:
+  # 1. the gains, from the old gains and signs. The test is the slide's u·s > 0 (exact, as s
+  #    is -1, 0 or 1; false for NaN) rather than sign(u) == s != 0, which would share sign(u)
+  #    with loop 2 and XLA would store it in a temporary;
+  agree = uc * last_sign.astype(ct) > 0
+  new = jnp.where(agree, gc + inc, gc * dec)
+  new = _core.materialize(_core.clip(new, lo, hi))
+  # 2. the signs, overwriting the old ones once loop 1 has read them;
+  new_stored = new.astype(gain.dtype)
+  sign = _core.after(_core.sign_int8(uc), new_stored)
+  # 3. the update (fused into `p + u` by apply_updates), from the new gains.
+  return (new * uc).astype(u.dtype), new_stored, sign
+
+
 def scale_by_local_gains(
   additive_increase: ScalarOrSchedule = 0.05,
   multiplicative_decrease: ScalarOrSchedule = 0.95,
@@ -208,28 +232,14 @@ def scale_by_local_gains(
 
   def update_fn(updates, state, params=None):
     del params
-    inc = _core.resolve(additive_increase, state.count)
-    dec = _core.resolve(multiplicative_decrease, state.count)
-    lo = _core.resolve(min_gain, state.count)
-    hi = _core.resolve(max_gain, state.count)
+    hypers = [
+      _core.resolve(h, state.count)
+      for h in (additive_increase, multiplicative_decrease, min_gain, max_gain)
+    ]
+    consts = functools.cache(lambda ct: tuple(_core.hyper(h, ct) for h in hypers))
 
     def leaf(u, gain, last_sign):
-      ct = _core.compute_dtype(u.dtype, gain.dtype)
-      uc, gc = u.astype(ct), gain.astype(ct)
-      # XLA:CPU computes each output in its own loop. In this order each loop reads inputs, old
-      # state that no earlier loop has overwritten, or new state, so that all of them work in
-      # place and XLA keeps no copy of an old state array:
-      # 1. the gains, from the old gains and signs. The test is the slide's u·s > 0 (exact, as s
-      #    is -1, 0 or 1; false for NaN) rather than sign(u) == s != 0, which would share sign(u)
-      #    with loop 2 and XLA would store it in a temporary;
-      agree = uc * last_sign.astype(ct) > 0
-      new = jnp.where(agree, gc + _core.hyper(inc, ct), gc * _core.hyper(dec, ct))
-      new = _core.materialize(_core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct)))
-      # 2. the signs, overwriting the old ones once loop 1 has read them;
-      new_stored = new.astype(gain.dtype)
-      sign = _core.after(_core.sign_int8(uc), new_stored)
-      # 3. the update (fused into `p + u` by apply_updates), from the new gains.
-      return (new * uc).astype(u.dtype), new_stored, sign
+      return _gains_leaf(consts(_core.compute_dtype(u.dtype, gain.dtype)), u, gain, last_sign)
 
     triples = jax.tree.map(leaf, updates, state.gains, state.last_grad_sign)
     out, gains, signs = _core.unzip(triples, updates, 3)
@@ -243,6 +253,33 @@ def scale_by_local_gains(
 # ---------------------------------------------------------------------------------------------
 # gains with momentum (Jacobs; lecture 6d)
 # ---------------------------------------------------------------------------------------------
+
+
+@_core.trace_once
+def _gains_momentum_leaf(consts, u, gain, b):
+  """:func:`scale_by_local_gains_momentum`'s per-leaf rule, traced once per leaf signature;
+  ``consts`` = (momentum, increase, decrease, min, max) in the compute dtype."""
+  mu, inc, dec, lo, hi = consts
+  ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
+  uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
+  # XLA:CPU computes each output in its own loop: 1. the gains, from the old gains and
+  # velocity; 2. the velocity, overwriting the old one, from the new gains read back;
+  new = jnp.where(_same_sign(uc, bc), gc + inc, gc * dec)
+  new = _core.materialize(_core.clip(new, lo, hi))
+  b_new = mu * bc + new * uc
+  b_store = _finite_or_zero(b_new).astype(b.dtype)
+  if not _velocity_gives_update(u.dtype, b.dtype, ct):  # e.g. float16: exact, with a copy
+    return b_new.astype(u.dtype), new.astype(gain.dtype), b_store
+  # 3. the update b_new (fused into `p + u` by apply_updates) from the new states only, as it
+  # cannot read the old velocity that loop 2 overwrites (XLA would keep a copy of it). The
+  # stored velocity is b_new where that is finite; where it is not, G·u is the same inf or
+  # NaN (the old velocity being finite), except when μ·b + G·u overflows from finite terms
+  # (|b_new| beyond the float range): the update entry is then 0 instead of ±inf. The second
+  # barrier keeps XLA from sharing G·u with loop 2 through a temporary.
+  gains_c, b_c = _core.materialize((new, b_store))
+  gu = gains_c * uc
+  out = jnp.where(jnp.isfinite(gu), b_c.astype(ct), gu)
+  return out.astype(u.dtype), new.astype(gain.dtype), b_store
 
 
 def scale_by_local_gains_momentum(
@@ -324,33 +361,16 @@ def scale_by_local_gains_momentum(
 
   def update_fn(updates, state, params=None):
     del params
-    mu = _core.resolve(momentum, state.count)
-    inc = _core.resolve(additive_increase, state.count)
-    dec = _core.resolve(multiplicative_decrease, state.count)
-    lo = _core.resolve(min_gain, state.count)
-    hi = _core.resolve(max_gain, state.count)
+    hypers = [
+      _core.resolve(h, state.count)
+      for h in (momentum, additive_increase, multiplicative_decrease, min_gain, max_gain)
+    ]
+    consts = functools.cache(lambda ct: tuple(_core.hyper(h, ct) for h in hypers))
 
     def leaf(u, gain, b):
-      ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
-      uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
-      # XLA:CPU computes each output in its own loop: 1. the gains, from the old gains and
-      # velocity; 2. the velocity, overwriting the old one, from the new gains read back;
-      new = jnp.where(_same_sign(uc, bc), gc + _core.hyper(inc, ct), gc * _core.hyper(dec, ct))
-      new = _core.materialize(_core.clip(new, _core.hyper(lo, ct), _core.hyper(hi, ct)))
-      b_new = _core.hyper(mu, ct) * bc + new * uc
-      b_store = _finite_or_zero(b_new).astype(b.dtype)
-      if not _velocity_gives_update(u.dtype, b.dtype, ct):  # e.g. float16: exact, with a copy
-        return b_new.astype(u.dtype), new.astype(gain.dtype), b_store
-      # 3. the update b_new (fused into `p + u` by apply_updates) from the new states only, as it
-      # cannot read the old velocity that loop 2 overwrites (XLA would keep a copy of it). The
-      # stored velocity is b_new where that is finite; where it is not, G·u is the same inf or
-      # NaN (the old velocity being finite), except when μ·b + G·u overflows from finite terms
-      # (|b_new| beyond the float range): the update entry is then 0 instead of ±inf. The second
-      # barrier keeps XLA from sharing G·u with loop 2 through a temporary.
-      gains_c, b_c = _core.materialize((new, b_store))
-      gu = gains_c * uc
-      out = jnp.where(jnp.isfinite(gu), b_c.astype(ct), gu)
-      return out.astype(u.dtype), new.astype(gain.dtype), b_store
+      return _gains_momentum_leaf(
+        consts(_core.compute_dtype(u.dtype, gain.dtype, b.dtype)), u, gain, b
+      )
 
     triples = jax.tree.map(leaf, updates, state.momentum_gains, state.gain_velocity)
     out, gains, velocity = _core.unzip(triples, updates, 3)
@@ -454,6 +474,32 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
 
 
+@_core.trace_once
+def _dbd_leaf(consts, u, rate, trace):
+  """:func:`scale_by_delta_bar_delta`'s per-leaf rule, traced once per leaf signature;
+  ``consts`` = (kappa, phi, theta[, max_gain]) in the compute dtype."""
+  k, f, th_c = consts[:3]
+  hi = consts[3] if len(consts) > 3 else None
+  ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
+  uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
+  # XLA:CPU computes each output in its own loop: 1. the rates, from the old rates and
+  # trace; 2. the trace, overwriting the old one once loop 1 has read it; 3. the update
+  # (fused into `p + u` by apply_updates), from the new rates read back. The sign of δ̄·u
+  # without forming the product (see _same_sign), each comparison traced once:
+  d_pos, d_neg, u_pos, u_neg = dc > 0, dc < 0, uc > 0, uc < 0
+  new = jnp.where(
+    (d_pos & u_pos) | (d_neg & u_neg),
+    rc + k,
+    jnp.where((d_pos & u_neg) | (d_neg & u_pos), rc * (1 - f), rc),
+  )
+  if hi is not None:
+    new = _core.clip(new, hi=hi)
+  new = _core.materialize(new)
+  new_stored = new.astype(rate.dtype)
+  trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
+  return (new * uc).astype(u.dtype), new_stored, trace_new
+
+
 def scale_by_delta_bar_delta(
   kappa: ScalarOrSchedule = 0.05,
   phi: ScalarOrSchedule = 0.05,
@@ -532,31 +578,14 @@ def scale_by_delta_bar_delta(
 
   def update_fn(updates, state, params=None):
     del params
-    k = _core.resolve(kappa, state.count)
-    f = _core.resolve(phi, state.count)
-    th = _core.resolve(theta, state.count)
-    hi = None if max_gain is None else _core.resolve(max_gain, state.count)
+    hypers = [_core.resolve(h, state.count) for h in (kappa, phi, theta)]
+    if max_gain is not None:
+      hypers.append(_core.resolve(max_gain, state.count))
+    consts = functools.cache(lambda ct: tuple(_core.hyper(h, ct) for h in hypers))
 
     def leaf(u, rate, trace):
       ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
-      uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
-      th_c = _core.hyper(th, ct)
-      # XLA:CPU computes each output in its own loop: 1. the rates, from the old rates and
-      # trace; 2. the trace, overwriting the old one once loop 1 has read it; 3. the update
-      # (fused into `p + u` by apply_updates), from the new rates read back. The sign of δ̄·u
-      # without forming the product (see _same_sign), each comparison traced once:
-      d_pos, d_neg, u_pos, u_neg = dc > 0, dc < 0, uc > 0, uc < 0
-      new = jnp.where(
-        (d_pos & u_pos) | (d_neg & u_neg),
-        rc + _core.hyper(k, ct),
-        jnp.where((d_pos & u_neg) | (d_neg & u_pos), rc * (1 - _core.hyper(f, ct)), rc),
-      )
-      if hi is not None:
-        new = _core.clip(new, hi=_core.hyper(hi, ct))
-      new = _core.materialize(new)
-      new_stored = new.astype(rate.dtype)
-      trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
-      return (new * uc).astype(u.dtype), new_stored, trace_new
+      return _dbd_leaf(consts(ct), u, rate, trace)
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
