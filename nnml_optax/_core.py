@@ -198,6 +198,20 @@ def hyper(value: Any, dtype: Any) -> jax.Array:
   return jnp.asarray(value, dtype=real_dtype(dtype))
 
 
+def hypers_at(count: jax.Array, *values: ScalarOrSchedule | None) -> Callable[[Any], tuple]:
+  """Hyperparameters resolved at ``count`` (:func:`resolve`), as a function of a compute dtype
+  that converts them (:func:`hyper`) once per dtype rather than once per leaf. ``None`` stays
+  ``None``. The tuple is what a per-leaf rule traced with :func:`trace_once` takes as an argument.
+  """
+  resolved = [None if v is None else resolve(v, count) for v in values]
+
+  @functools.cache
+  def at(dtype: Any) -> tuple:
+    return tuple(None if v is None else hyper(v, dtype) for v in resolved)
+
+  return at
+
+
 def count_zero() -> jax.Array:
   return jnp.zeros([], jnp.int32)
 

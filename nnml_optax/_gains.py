@@ -18,7 +18,6 @@ dtype.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -232,11 +231,9 @@ def scale_by_local_gains(
 
   def update_fn(updates, state, params=None):
     del params
-    hypers = [
-      _core.resolve(h, state.count)
-      for h in (additive_increase, multiplicative_decrease, min_gain, max_gain)
-    ]
-    consts = functools.cache(lambda ct: tuple(_core.hyper(h, ct) for h in hypers))
+    consts = _core.hypers_at(
+      state.count, additive_increase, multiplicative_decrease, min_gain, max_gain
+    )
 
     def leaf(u, gain, last_sign):
       return _gains_leaf(consts(_core.compute_dtype(u.dtype, gain.dtype)), u, gain, last_sign)
@@ -361,11 +358,9 @@ def scale_by_local_gains_momentum(
 
   def update_fn(updates, state, params=None):
     del params
-    hypers = [
-      _core.resolve(h, state.count)
-      for h in (momentum, additive_increase, multiplicative_decrease, min_gain, max_gain)
-    ]
-    consts = functools.cache(lambda ct: tuple(_core.hyper(h, ct) for h in hypers))
+    consts = _core.hypers_at(
+      state.count, momentum, additive_increase, multiplicative_decrease, min_gain, max_gain
+    )
 
     def leaf(u, gain, b):
       return _gains_momentum_leaf(
@@ -477,9 +472,8 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
 @_core.trace_once
 def _dbd_leaf(consts, u, rate, trace):
   """:func:`scale_by_delta_bar_delta`'s per-leaf rule, traced once per leaf signature;
-  ``consts`` = (kappa, phi, theta[, max_gain]) in the compute dtype."""
-  k, f, th_c = consts[:3]
-  hi = consts[3] if len(consts) > 3 else None
+  ``consts`` = (kappa, phi, theta, max_gain or None) in the compute dtype."""
+  k, f, th_c, hi = consts
   ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
   uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
   # XLA:CPU computes each output in its own loop: 1. the rates, from the old rates and
@@ -578,10 +572,7 @@ def scale_by_delta_bar_delta(
 
   def update_fn(updates, state, params=None):
     del params
-    hypers = [_core.resolve(h, state.count) for h in (kappa, phi, theta)]
-    if max_gain is not None:
-      hypers.append(_core.resolve(max_gain, state.count))
-    consts = functools.cache(lambda ct: tuple(_core.hyper(h, ct) for h in hypers))
+    consts = _core.hypers_at(state.count, kappa, phi, theta, max_gain)
 
     def leaf(u, rate, trace):
       ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)

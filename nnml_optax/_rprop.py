@@ -298,16 +298,10 @@ def scale_by_rprop(
     else:
       rose = jnp.zeros([], bool)
       prev_value = state.prev_value
-    hp = [
-      _core.resolve(h, state.count) for h in (eta_minus, eta_plus, min_step_size, max_step_size)
-    ]
-
-    @functools.cache
-    def consts(rt):
-      return (*(_core.hyper(h, rt) for h in hp), rose)
+    consts = _core.hypers_at(state.count, eta_minus, eta_plus, min_step_size, max_step_size)
 
     def leaf(g, delta, sp, prev=None):
-      return rule(consts(_core.real_dtype(delta.dtype)), g, delta, sp, prev)
+      return rule((*consts(_core.real_dtype(delta.dtype)), rose), g, delta, sp, prev)
 
     trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
     out, step_sizes, prev_sign, prev_update = _core.unzip(jax.tree.map(leaf, *trees), updates, 4)

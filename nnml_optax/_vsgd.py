@@ -351,15 +351,8 @@ def scale_by_vsgd(
       _check_curvature(curvature)
       extra = (curvature,)
 
-    c_t, eps_t = _core.resolve(c, count), _core.resolve(eps, count)
-    k_t = None if outlier_threshold is None else _core.resolve(outlier_threshold, count)
-
     rule = _vsgd_rule(fd, bool(use_robust), outlier_threshold is not None, n0)
-
-    @functools.cache
-    def consts(ct):
-      k = None if k_t is None else _core.hyper(k_t, ct)
-      return _core.hyper(c_t, ct), _core.hyper(eps_t, ct), k
+    consts = _core.hypers_at(count, c, eps, outlier_threshold)
 
     def leaf(g, gb, vb, hb, vhb, tau, *rest):
       ct = _core.compute_dtype(g.dtype, gb.dtype)
