@@ -447,12 +447,15 @@ def test_no_nan_or_inf(dtype, size, eps_in_sqrt, eps):
       assert bool(jnp.all(u["w"] == 0))
 
 
-@pytest.mark.parametrize("eps", [1e-8, 1e-46, 0.0], ids=["1e-8", "underflows", "0"])
+@pytest.mark.parametrize(
+  "eps", [1e-8, 1e-40, 1e-46, 0.0], ids=["1e-8", "subnormal", "underflows", "0"]
+)
 @pytest.mark.parametrize("eps_in_sqrt", [True, False], ids=["eps_inside", "eps_outside"])
 def test_static_eps_drops_only_an_unneeded_guard(eps, eps_in_sqrt):
   """A plain positive ``eps`` leaves out the 0/0 guard (its denominator is positive): the same
   bits as with ``eps`` given as an array (guarded), zeros and subnormals included; an ``eps``
-  that is 0 in the compute dtype (1e-46 in float32) keeps the guard, so 0/0 is still 0."""
+  below float32's smallest normal number (subnormal, or 0 in float32) keeps the guard, so 0/0 is
+  still 0 also where subnormals are flushed to zero."""
   g = jnp.asarray([0.0, -0.0, 1e-45, -3e-39, 1e-20, 2.5, -7.0, 3e38], jnp.float32)
 
   def run(e):
@@ -477,7 +480,7 @@ def test_static_eps_drops_only_an_unneeded_guard(eps, eps_in_sqrt):
     np.testing.assert_array_equal(np.asarray(a).view(np.uint32), np.asarray(b).view(np.uint32))
     assert bool(jnp.all(jnp.isfinite(a)))
   guarded = static_text.count("select") == dynamic_text.count("select")
-  assert guarded == (np.float32(eps) == 0)
+  assert guarded == (eps < np.finfo(np.float32).tiny)
 
 
 def test_first_step_is_bounded_in_low_precision():
