@@ -155,31 +155,31 @@ def test_fewer_kernels_for_many_leaves():
   assert n_fusions(tx_fused) < n_fusions(tx_plain)
 
 
-def test_split_reads_run_time_offsets():
-  """Each leaf is cut from its buffer at an offset held in the state (int32, one per fused leaf),
-  so XLA compiles one split kernel per leaf *shape*: a constant offset would make every slice a
-  distinct kernel (3,000 of them took longer to compile than the unfused update)."""
+def test_split_reads_run_time_positions():
+  """In its dtype's buffer each leaf sits in the run of the leaves of its shape; it is cut at the
+  run's start (constant) plus its position in the run (an int32 read from the state), so XLA
+  compiles one split kernel per leaf *shape*: a constant offset would make every slice a distinct
+  kernel (3,000 of them took longer to compile than the unfused update). A shape that occurs once
+  is cut at a constant offset."""
   params = {f"p{i:03d}": jnp.full((2 + i % 3, 3), float(i)) for i in range(30)}
   params["h"] = jnp.ones((4,), jnp.bfloat16)
+  params["z"] = jnp.arange(7.0)
   tx = nn.fuse_leaves(nn.momentum(0.1, 0.9))
   state = tx.init(params)
-  leaves = jax.tree.leaves(params)
-  expected, start = {}, 0
-  for i, x in enumerate(leaves):
-    if x.dtype == jnp.float32:
-      expected[f"leaf{i:06d}"] = start
-      start += x.size
-  bf16 = [i for i, x in enumerate(leaves) if x.dtype == jnp.bfloat16]
-  expected[f"leaf{bf16[0]:06d}"] = 0  # its own buffer
-  assert {k: int(v) for k, v in state.offsets.items()} == expected
-  assert all(v.dtype == jnp.int32 and v.shape == () for v in state.offsets.values())
+  assert {k: int(v) for k, v in state.positions.items()} == {f"pos{j:06d}": j for j in range(10)}
+  assert all(v.dtype == jnp.int32 and v.shape == () for v in state.positions.values())
   hlo = jax.jit(tx.update).lower(params, state).as_text()
-  assert hlo.count("stablehlo.dynamic_slice") == len(leaves)
-  assert "stablehlo.slice" not in hlo
+  assert hlo.count("stablehlo.dynamic_slice") == 30
+  assert hlo.count("stablehlo.slice") == 2  # "z" and "h": shapes that occur once
   u, new_state = jax.jit(tx.update)(params, state)
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
-  jax.tree.map(np.testing.assert_array_equal, new_state.offsets, state.offsets)
-  np.testing.assert_array_equal(u["p007"], -0.1 * params["p007"])
+  jax.tree.map(np.testing.assert_array_equal, new_state.positions, state.positions)
+  for k, x in params.items():
+    np.testing.assert_array_equal(u[k], -0.1 * x)
+  # the buffer: the runs of shapes (2, 3), (3, 3), (4, 3) in order of first appearance, then "z"
+  velocity = new_state.inner_state[1].velocity["fused_float32"]
+  runs = [params[f"p{i:03d}"].ravel() for r in range(3) for i in range(r, 30, 3)]
+  np.testing.assert_array_equal(velocity, -0.1 * jnp.concatenate([*runs, params["z"]]))
 
 
 def test_many_leaves_concatenated_in_chunks_identical():
@@ -195,16 +195,18 @@ def test_many_leaves_concatenated_in_chunks_identical():
     u2, s2 = jax.jit(fused.update)(params, s2)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9), u1, u2)
   buf = s2.inner_state[0].nu["fused_float32"]
-  np.testing.assert_allclose(
-    buf, jnp.concatenate([x.ravel() for x in jax.tree.leaves(s1[0].nu)]), rtol=1e-6
-  )
+  by_shape = {}  # the buffer holds the leaves of one shape together, in order of first appearance
+  for x in jax.tree.leaves(s1[0].nu):
+    by_shape.setdefault(x.shape, []).append(x.ravel())
+  runs = [x for run in by_shape.values() for x in run]
+  np.testing.assert_allclose(buf, jnp.concatenate(runs), rtol=1e-6)
 
 
 def test_constant_offsets_option():
   params = {f"p{i:03d}": jnp.full((2 + i % 3,), float(i)) for i in range(20)}
   tx = nn.fuse_leaves(nn.momentum(0.1, 0.9), runtime_offsets=False)
   state = tx.init(params)
-  assert state.offsets == {}
+  assert state.positions == {}
   hlo = jax.jit(tx.update).lower(params, state).as_text()
   assert "stablehlo.dynamic_slice" not in hlo
   ref = nn.fuse_leaves(nn.momentum(0.1, 0.9))
