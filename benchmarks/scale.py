@@ -3,6 +3,8 @@
 * compile time of a 3,000-leaf update, ``optax.rmsprop(momentum=0.9)`` vs
   ``fuse_leaves(optax.rmsprop(momentum=0.9))`` vs ``fuse_leaves(nnml_optax.rmsprop(momentum=0.9))``
   (target: fused <= 0.25x) and step time on that tree of small leaves (target: fused faster);
+  two floors measured alongside: plain ``optax.sgd`` (one add per leaf, what any update of the tree
+  compiles) and ``fuse_leaves(optax.sgd)`` (the concatenation and split alone);
 * ``--large``: a 10,000-leaf tree and a 100M-parameter tree, each initialised and updated once by
   every alias (the 10,000-leaf tree through ``fuse_leaves``, momentum and rmsprop).
 
@@ -74,6 +76,10 @@ def many_leaves(n: int, hlo=None, only=None) -> list[dict]:
     variants["fuse_leaves(nnml_optax.rmsprop(momentum=0.9), runtime_offsets=False)"] = lambda: (
       nn.fuse_leaves(nn.rmsprop(1e-3, momentum=0.9), runtime_offsets=False)
     )
+  # floors: the plain per-leaf update XLA must compile for any transform (one add per leaf), and
+  # fuse_leaves' own cost (concatenate, split) around an inner update that is a single multiply
+  variants["optax.sgd (floor: one kernel per leaf)"] = lambda: optax.sgd(1e-3)
+  variants["fuse_leaves(optax.sgd) (floor of fusing)"] = lambda: nn.fuse_leaves(optax.sgd(1e-3))
   for name, make in variants.items():
     if only and not any(o == name for o in only):
       continue
