@@ -129,8 +129,8 @@ def fuse_leaves(
     \text{update}(u) = \text{split}\big(\text{inner.update}(\text{concat}_{\text{dtype}}(u))\big)
 
   Leaves are raveled and concatenated into one buffer per dtype, the leaves of one shape next to
-  each other; the inner transform sees a small dict of buffers, so the compiled update has a handful of large kernels instead of thousands of
-  small ones. The numbers are identical to the unwrapped transform (up to XLA's choice of vector
+  each other; the inner transform sees a small dict of buffers, so the compiled update has a
+  handful of large kernels instead of thousands of small ones. The numbers are identical to the unwrapped transform (up to XLA's choice of vector
   instructions for another buffer length under ``jit``: a few ulp; bit for bit without ``jit``) for every *elementwise* rule
   (all of nnml_optax's transforms except :func:`nnml_optax.scale_by_fan_in`, which reads leaf shapes,
   and optax's ``scale_by_adam``, ``scale_by_rms``, ``trace``, ``sgd``, ``rmsprop``...); global rules
@@ -153,8 +153,8 @@ def fuse_leaves(
       (``FuseLeavesState.positions``, as many int32 scalars as the most frequent shape has
       leaves), so XLA compiles one split kernel per leaf *shape* (default). ``False``: constant
       offsets, so every leaf is its own split kernel. 3,000 small leaves of 65 shapes on 2 CPU
-      cores, against the unwrapped ``optax.rmsprop(momentum=0.9)``: compile 0.37-0.39x and step
-      0.22-0.30x with run-time positions; 2.2x and 0.45x with ``False``, which is kept for
+      cores, against the unwrapped ``optax.rmsprop(momentum=0.9)``: compile 0.4x and step
+      0.3-0.4x with run-time positions; 2.1-2.2x and 0.5-0.6x with ``False``, which is kept for
       backends whose compile time does not grow with distinct kernels.
 
   Returns:
