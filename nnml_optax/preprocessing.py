@@ -3,7 +3,7 @@
 "It helps to transform each component of the input vector so that it has zero mean over the whole
 training set", "...so that it has unit variance", and, the thorough method, decorrelate them with
 PCA: "drop the principal components with the smallest eigenvalues, then divide the remaining
-principal components by the square roots of their eigenvalues" (SPEC §1.2). For a linear neuron
+principal components by the square roots of their eigenvalues". For a linear neuron
 this turns an elongated elliptical error surface into a circle, so the gradient points at the
 minimum.
 
@@ -78,50 +78,36 @@ def _check_keep(keep: Any, method: str) -> None:
     _core.check_range("keep", keep, 0.0, 1.0, lo_open=True, schedule=False)
 
 
-def _fresh(xc: jax.Array, start: jax.Array, first_new: jax.Array, ct: Any) -> jax.Array:
-  """Weights 1 for the rows of a chunk not counted by an earlier chunk, 0 for the others."""
-  return (start + jnp.arange(xc.shape[0]) >= first_new).astype(ct)[:, None]
-
-
-@jax.jit
-def _sum_chunk(total, finite, xc, start, first_new):
-  xc = xc.astype(total.dtype)
-  finite = finite & jnp.all(jnp.isfinite(xc))
-  return total + jnp.sum(xc * _fresh(xc, start, first_new, total.dtype), axis=0), finite
-
-
-@jax.jit
-def _second_moment_chunk(acc, mean, xc, start, first_new):
-  centered = (xc.astype(mean.dtype) - mean) * _fresh(xc, start, first_new, mean.dtype)
-  if acc.ndim == 2:
-    return acc + jnp.matmul(centered.T, centered, precision=_HIGHEST)
-  return acc + jnp.sum(centered * centered, axis=0)
+def _row_chunks(x: Any, chunk: int):
+  """The rows of ``x`` as float64 NumPy chunks of at most ``chunk`` rows (one at a time)."""
+  for start in range(0, x.shape[0], chunk):
+    yield np.asarray(x[start : start + chunk]).astype(np.float64)
 
 
 def _moments(x: Any, chunk: int, full: bool):
-  """Mean and (population) covariance of the rows of ``x``, in chunks of ``chunk`` rows.
+  """Mean, (population) covariance and largest magnitude per column of the rows of ``x``.
 
-  Two passes (the mean, then centered second moments) in at least float32. Only one chunk at a
-  time is sliced, up-cast and centered (a NumPy ``x`` is even moved to the device chunk by chunk),
-  so nothing of the size of ``x`` is ever allocated. Every chunk has ``chunk`` rows (one
-  compilation): the last one is clamped to end at row ``n`` and masks the rows an earlier chunk
-  already counted.
+  Two passes (the mean, then centered second moments) in float64 on the host, one chunk of
+  ``chunk`` rows at a time, so nothing of the size of ``x`` is allocated. JAX's float32 sums lose
+  digits that matter here (a mean off by 1e-5 relative at 100,000 rows makes a constant column of
+  10000.3 come out of "standardize" as +-1), and float64 is not available on every device.
+  The sum of ``n`` equal float32 values is exact in float64, so a constant column's mean is its
+  value and its centered values are exactly 0.
   """
-  n, d = x.shape
-  ct = _core.compute_dtype(jax.dtypes.canonicalize_dtype(x.dtype))
-  bounds = [(min(s, n - chunk), s) for s in range(0, n, chunk)]
-
-  def rows(start):
-    return x[start : start + chunk]
-
-  total, finite = jnp.zeros((d,), ct), jnp.array(True)
-  for start, first_new in bounds:
-    total, finite = _sum_chunk(total, finite, rows(start), start, first_new)
-  mean = total / n
-  acc = jnp.zeros((d, d) if full else (d,), ct)
-  for start, first_new in bounds:
-    acc = _second_moment_chunk(acc, mean, rows(start), start, first_new)
-  return mean, acc / n, finite
+  d = x.shape[1]
+  total, max_abs, finite = np.zeros(d), np.zeros(d), True
+  for xc in _row_chunks(x, chunk):
+    finite = finite and bool(np.isfinite(xc).all())
+    total += xc.sum(axis=0)
+    max_abs = np.maximum(max_abs, np.abs(xc).max(axis=0))
+  if not finite:
+    return None, None, None, False
+  mean = total / x.shape[0]
+  second = np.zeros((d, d) if full else (d,))
+  for xc in _row_chunks(x, chunk):
+    centered = xc - mean
+    second += centered.T @ centered if full else (centered * centered).sum(axis=0)
+  return mean, second / x.shape[0], max_abs, True
 
 
 def fit_whitening(
@@ -151,11 +137,13 @@ def fit_whitening(
   variance from being blown up. ``eps`` is absolute, in the units of the variance of ``x``: scale
   it with your data. Eigenvalues that roundoff makes slightly negative are taken as 0.
 
-  The mean and covariance are accumulated in chunks of ``chunk_size`` rows, in float32 at least
-  (float64 for float64 inputs under ``jax.enable_x64``), without an up-cast or centered copy of
-  ``x``, so a 100,000 x 1,000 input needs only its own memory plus a 1,000 x 1,000 covariance.
-  The fit is eager (``keep`` as a fraction makes the output shape depend on the data); the
-  transforms it returns are pure and jit-able.
+  The statistics are exact to the storage dtype: mean and covariance are summed in float64 on the
+  host (NumPy), two passes of ``chunk_size`` rows at a time, so a 100,000 x 1,000 input needs only
+  its own memory plus a 1,000 x 1,000 covariance, and the result is stored in float32 (float64
+  for float64 inputs under ``jax.enable_x64``). A column whose spread is within a few ulp of its
+  own magnitude is constant: its variance is exactly 0 and :func:`whiten` maps it to exactly 0 in
+  every method (with ``eps > 0``). The fit is eager (``keep`` as a fraction makes the output
+  shape depend on the data); the transforms it returns are pure and jit-able.
 
   Args:
     x: training inputs, shape ``(n, d)``, real (integers such as ``uint8`` pixels are fine).
@@ -164,7 +152,8 @@ def fit_whitening(
       ``k`` largest; a float in ``(0, 1]`` keeps the fewest components whose eigenvalues sum to at
       least that fraction of the total variance.
     eps: shrinkage :math:`\epsilon \ge 0` added to every variance / eigenvalue before the square
-      root. With ``eps=0`` a kept direction of zero variance is an error.
+      root. With ``eps=0`` a kept direction of zero variance (judged relative to the
+      column's magnitude) is an error.
     chunk_size: rows per chunk of the covariance pass (default: about 4M elements per chunk).
 
   Returns:
@@ -219,28 +208,42 @@ def fit_whitening(
     raise ValueError(f"keep must be an int in [1, {d}] (the number of columns of x); got {keep}")
 
   chunk = int(chunk_size) if chunk_size is not None else max(1, 2**22 // d)
-  chunk = min(chunk, n)
   full = method in ("pca", "zca")
-  mean, second, finite = _moments(x, chunk, full)
-  if not bool(finite):
+  mean, second, max_abs, finite = _moments(x, min(chunk, n), full)
+  if not finite:
     raise ValueError("x contains NaN or infinity; drop or impute those values before fitting")
-  ct = mean.dtype
+  ct = _core.compute_dtype(jax.dtypes.canonicalize_dtype(x.dtype))
+  # A column is constant when its spread is below the resolution of its own values in the
+  # storage dtype (a few ulp of its largest magnitude): its variance is then exactly 0.
+  resolution = 4 * float(jnp.finfo(ct).eps) * max_abs
+  col_var = np.diagonal(second) if full else second
+  constant = col_var <= resolution**2
 
   if not full:
-    variance = second
+    variance = np.where(constant, 0.0, second)
     components = None
   else:
-    lam, vecs = jnp.linalg.eigh(second)
-    lam, vecs = jnp.maximum(lam[::-1], 0.0), vecs[:, ::-1]  # decreasing; roundoff negatives -> 0
+    # Decompose the covariance of the varying columns only; each constant column is its own
+    # eigenvector e_j with eigenvalue 0, so it contributes exact zeros to every component.
+    live = np.flatnonzero(~constant)
+    lam, vecs = np.zeros(d), np.eye(d)
+    if live.size:
+      lam_live, vecs_live = np.linalg.eigh(second[np.ix_(live, live)])
+      lam[: live.size] = lam_live
+      vecs[:, : live.size] = 0.0
+      vecs[np.ix_(live, np.arange(live.size))] = vecs_live
+      vecs[:, live.size :] = np.eye(d)[:, np.flatnonzero(constant)]
+    order = np.argsort(-np.maximum(lam, 0.0), kind="stable")  # decreasing; roundoff negatives -> 0
+    lam, vecs = np.maximum(lam[order], 0.0), vecs[:, order]
     # Deterministic signs: the largest-magnitude entry of every eigenvector is positive.
-    pivot = jnp.take_along_axis(vecs, jnp.argmax(jnp.abs(vecs), axis=0)[None], axis=0)
-    vecs = vecs * jnp.where(pivot < 0, -1.0, 1.0).astype(ct)
+    pivot = vecs[np.abs(vecs).argmax(axis=0), np.arange(d)]
+    vecs = vecs * np.where(pivot < 0, -1.0, 1.0)
     if keep is None:
       k = d
     elif isinstance(keep, numbers.Integral):
       k = int(keep)
     else:
-      cumulative = np.cumsum(np.asarray(lam, np.float64))
+      cumulative = np.cumsum(lam)
       if cumulative[-1] <= 0:
         k = d
       else:
@@ -251,15 +254,17 @@ def fit_whitening(
         f"x has {n} rows, so its covariance has rank at most {n - 1}, fewer than the {k} "
         f"components method={method!r} needs; {hint}"
       )
-    variance, components = lam[:k], vecs[:, :k]
+    variance, components = lam[:k], jnp.asarray(vecs[:, :k], ct)
 
   if eps == 0.0 and method != "center":
-    tol = (d * float(jnp.finfo(ct).eps) * float(jnp.max(variance))) if full else 0.0
-    if not bool(jnp.all(variance > tol)):
+    # Zero relative to the data's scale: a constant column, or an eigenvalue below roundoff.
+    tol = d * float(jnp.finfo(ct).eps) * float(np.max(variance, initial=0.0)) if full else 0.0
+    if not bool(np.all(variance > tol)):
       raise ValueError(
         "x has a direction of (numerically) zero variance that would be divided by 0; pass "
         "eps > 0" + (" or a smaller keep" if method == "pca" else "")
       )
+  mean, variance = jnp.asarray(mean, ct), jnp.asarray(variance, ct)
   scale = jnp.sqrt(variance + jnp.asarray(eps, ct))
   return Whitening(method=method, mean=mean, variance=variance, scale=scale, components=components)
 

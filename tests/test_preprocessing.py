@@ -1,4 +1,6 @@
-"""Tests of nnml_optax.preprocessing (lecture 6b: shift, scale, decorrelate; SPEC §1.2)."""
+"""Tests of nnml_optax.preprocessing (lecture 6b: shift, scale, decorrelate)."""
+
+import tracemalloc
 
 import hypothesis
 import hypothesis.strategies as st
@@ -219,41 +221,90 @@ def test_chunked_statistics_equal_unchunked(chunk_size):
   np.testing.assert_allclose(params.variance, ref.whitening(x, "pca")[2], rtol=1e-11)
 
 
-def test_covariance_is_accumulated_chunk_by_chunk(monkeypatch):
-  # Only chunk-sized slices of x reach the device (a NumPy x is moved chunk by chunk), each with
-  # the same shape (one compilation), and every row counted once.
+def test_statistics_are_accumulated_chunk_by_chunk(monkeypatch):
+  # Two passes over chunk-sized slices of x, every row counted once in each.
   seen = []
-  inner = preprocessing._second_moment_chunk
+  inner = preprocessing._row_chunks
 
-  def spy(acc, mean, xc, start, first_new):
-    seen.append((type(xc), xc.shape, start, first_new))
-    return inner(acc, mean, xc, start, first_new)
+  def spy(x, chunk):
+    for xc in inner(x, chunk):
+      seen.append(xc.shape)
+      yield xc
 
-  monkeypatch.setattr(preprocessing, "_second_moment_chunk", spy)
+  monkeypatch.setattr(preprocessing, "_row_chunks", spy)
   x = correlated(n=1000).astype(np.float32)
   params = fit_whitening(x, method="pca", chunk_size=64)
-  assert len(seen) == 16
-  assert all(t is np.ndarray and shape == (64, 3) for t, shape, _, _ in seen)
-  assert seen[-1][2:] == (1000 - 64, 960)  # clamped last chunk, its first 24 rows masked
+  assert len(seen) == 2 * 16 and sum(rows for rows, _ in seen) == 2 * 1000
+  assert max(rows for rows, _ in seen) == 64
   np.testing.assert_allclose(params.variance, ref.whitening(x, "pca")[2], rtol=1e-4)
 
 
-def test_covariance_scratch_memory_for_100k_by_1k():
-  # The per-chunk step compiled (not run) for a 100,000 x 1,000 input at the default chunk size:
-  # its scratch memory is a few chunk-sized float32 buffers, far below the 400 MB of the input.
-  d = 1_000
-  chunk = 2**22 // d
-  args = (
-    jax.ShapeDtypeStruct((d, d), jnp.float32),
-    jax.ShapeDtypeStruct((d,), jnp.float32),
-    jax.ShapeDtypeStruct((chunk, d), jnp.bfloat16),
-    jax.ShapeDtypeStruct((), jnp.int32),
-    jax.ShapeDtypeStruct((), jnp.int32),
-  )
-  mem = preprocessing._second_moment_chunk.lower(*args).compile().memory_analysis()
-  if mem is None:
-    pytest.skip("no memory analysis on this backend")
-  assert mem.temp_size_in_bytes <= 3 * chunk * d * 4, mem.temp_size_in_bytes
+def test_fit_memory_is_a_few_chunks_not_a_copy_of_x():
+  # 20,000 x 200 float32 (16 MB; a float64 copy would be 32 MB) in chunks of 1,000 rows: the
+  # fit's peak NumPy allocation is a few float64 chunks (1.6 MB each) and the covariance.
+  x = np.random.default_rng(0).standard_normal((20_000, 200)).astype(np.float32)
+  tracemalloc.start()
+  try:
+    fit_whitening(x, method="pca", chunk_size=1_000)
+    _, peak = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  assert peak < 8e6, peak
+
+
+# --- exact statistics whatever the offset and the row count ---------------------------------------
+
+OFFSETS = [0.0, 14.62, 10000.3, -3.0e5]
+
+
+@pytest.mark.parametrize("n", [10, 1_000, 100_000])
+@pytest.mark.parametrize("offset", OFFSETS)
+def test_mean_within_two_ulp_and_variance_within_1e_6_of_float64(n, offset):
+  rng = np.random.default_rng(n)
+  x = (offset + rng.standard_normal((n, 3)) * [1.0, 0.5, 1e3]).astype(np.float32)
+  x64 = x.astype(np.float64)
+  for method in ("center", "standardize"):
+    params = fit_whitening(x, method=method)
+    assert params.mean.dtype == jnp.float32
+    ulp = np.spacing(np.abs(x64.mean(axis=0)).astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(np.asarray(params.mean, np.float64) - x64.mean(axis=0)) <= 2 * ulp)
+    np.testing.assert_allclose(params.variance, x64.var(axis=0), rtol=1e-6)
+  pca = fit_whitening(x, method="pca", keep=min(3, n - 1))
+  lam = np.linalg.eigvalsh(np.cov(x64.T, bias=True))[::-1][: pca.variance.shape[0]]
+  # Eigenvalues are determined to about eps64 x the largest one, whichever solver computes them.
+  np.testing.assert_allclose(pca.variance, lam, rtol=1e-6, atol=1e-12 * lam[0])
+
+
+@pytest.mark.parametrize("method", ["center", "standardize", "pca", "zca"])
+@pytest.mark.parametrize("value", [14.62, 10000.3, 0.1, -7.0])
+def test_constant_columns_map_to_exactly_zero(method, value):
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((100_000, 3)).astype(np.float32) * 5 + 2
+  x[:, 1] = np.float32(value)
+  params = fit_whitening(x, method=method)
+  z = np.asarray(whiten(params, x))
+  assert np.all(np.isfinite(z))
+  if method in ("center", "standardize", "zca"):
+    np.testing.assert_array_equal(z[:, 1], 0.0)
+  else:  # pca: the constant column's own component is 0, and it leaks into no other one
+    zero = np.flatnonzero(np.asarray(params.variance) == 0)
+    assert zero.size == 1
+    np.testing.assert_array_equal(z[:, zero[0]], 0.0)
+    np.testing.assert_array_equal(np.asarray(params.components)[1, np.arange(3) != zero[0]], 0.0)
+
+
+@pytest.mark.parametrize("method", ["standardize", "pca", "zca"])
+def test_zero_variance_is_judged_relative_to_the_column(method):
+  # Ten rows of 0.1 (variance exactly 0) and a column of 10000.3 jittering by one ulp: both are
+  # constant at their own resolution, so eps=0 is refused instead of dividing noise by ~0.
+  x = np.random.default_rng(2).standard_normal((10, 3)).astype(np.float32)
+  x[:, 0] = np.float32(0.1)
+  with pytest.raises(ValueError, match="eps > 0"):
+    fit_whitening(x[:, :2], method=method, eps=0.0)
+  base = np.float32(10000.3)
+  x[:, 0] = np.where(np.arange(10) % 2, base, np.nextafter(base, np.float32(np.inf)))
+  with pytest.raises(ValueError, match="eps > 0"):
+    fit_whitening(x[:, :2], method=method, eps=0.0)
 
 
 def test_dtypes_integer_and_bfloat16_inputs():
