@@ -228,8 +228,11 @@ def fit_whitening(
     live = np.flatnonzero(~constant)
     lam, vecs = np.zeros(d), np.eye(d)
     if live.size:
-      lam_live, vecs_live = np.linalg.eigh(second[np.ix_(live, live)])
-      lam[: live.size] = lam_live
+      block = second[np.ix_(live, live)]
+      _, vecs_live = np.linalg.eigh(block)
+      # Rayleigh quotients: the variance of the data along each computed eigenvector, exactly
+      # what whitening divides by (eigh's own eigenvalues differ by up to eps64 x the largest).
+      lam[: live.size] = np.einsum("ij,ij->j", vecs_live, block @ vecs_live)
       vecs[:, : live.size] = 0.0
       vecs[np.ix_(live, np.arange(live.size))] = vecs_live
       vecs[:, live.size :] = np.eye(d)[:, np.flatnonzero(constant)]
