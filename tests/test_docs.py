@@ -41,7 +41,9 @@ NAMESPACES = ("init", "schedules", "preprocessing", "data")
 # code blocks
 # ------------------------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
+_FENCE = re.compile(
+  r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
 
 
 def code_blocks(text: str) -> list[tuple[int, str, bool]]:
@@ -110,7 +112,9 @@ def test_page_code_runs(page: Path, tmp_path: Path):
     text=True,
     timeout=600,
   )
-  assert proc.returncode == 0, f"{rel}: a code block failed\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+  assert proc.returncode == 0, (
+    f"{rel}: a code block failed\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+  )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -137,7 +141,18 @@ def site(tmp_path_factory) -> Path:
   except ImportError:
     _unavailable("sphinx/myst-parser not installed: pip install -e '.[docs]'")
   out = tmp_path_factory.mktemp("html")
-  cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(out)]
+  cmd = [
+    sys.executable,
+    "-m",
+    "sphinx",
+    "-W",
+    "--keep-going",
+    "-q",
+    "-b",
+    "html",
+    str(DOCS),
+    str(out),
+  ]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, f"docs build failed (warnings are errors):\n{proc.stderr[-8000:]}"
   return out
@@ -316,6 +331,8 @@ def test_site_chromium_shows_the_page_offline(site: Path, name: str, tmp_path: P
 
   dom = _run_chromium(["--dump-dom", url], tmp_path).stdout
   assert "<math" in dom or name == "index.html", f"{name}: no rendered math in the DOM"
-  text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(script|style|math)\b.*?</\1>", " ", dom)))
+  text = html.unescape(
+    re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(script|style|math)\b.*?</\1>", " ", dom))
+  )
   assert len(text.split()) > 100, f"{name}: the page shows almost no text"
   assert "\\frac" not in text and "$$" not in text, f"{name}: raw LaTeX shown"

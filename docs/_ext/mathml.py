@@ -25,18 +25,44 @@ _UNKNOWN = re.compile(r"<m[io][^>]*>(\\[A-Za-z]+)</m[io]>")
 
 def _to_mathml(self: Any, node: nodes.Element, latex: str, display: str) -> str:
   latex = latex.strip()
-  latex = latex.replace(r"\begin{aligned}", r"\begin{split}").replace(r"\end{aligned}", r"\end{split}")
-  if r"\\" in latex and r"\begin{" not in latex:
-    latex = r"\begin{split}" + latex + r"\end{split}"
+  latex = latex.replace(r"\begin{aligned}", r"\begin{split}").replace(
+    r"\end{aligned}", r"\end{split}"
+  )
   try:
     out = convert(latex, display=display)
   except Exception as e:  # latex2mathml raises several error types for malformed input
-    logger.warning("math could not be rendered: %r (%s: %s)", latex, type(e).__name__, e, location=node)
+    logger.warning(
+      "math could not be rendered: %r (%s: %s)", latex, type(e).__name__, e, location=node
+    )
     return '<code class="math-error">' + self.encode(latex) + "</code>"
   unknown = _UNKNOWN.findall(out)
   if unknown:
-    logger.warning("math uses unsupported command(s) %s: %r", ", ".join(sorted(set(unknown))), latex, location=node)
+    logger.warning(
+      "math uses unsupported command(s) %s: %r",
+      ", ".join(sorted(set(unknown))),
+      latex,
+      location=node,
+    )
   return out
+
+
+_ENV = re.compile(r"\\begin\{|\\end\{|\\\\")
+
+
+def _top_level_lines(latex: str) -> list[str]:
+  r"""Splits at the ``\\`` line breaks that are outside every ``\begin{..}..\end{..}``."""
+  lines, depth, start = [], 0, 0
+  for m in _ENV.finditer(latex):
+    token = m.group()
+    if token == r"\begin{":
+      depth += 1
+    elif token == r"\end{":
+      depth -= 1
+    elif depth == 0:
+      lines.append(latex[start : m.start()])
+      start = m.end()
+  lines.append(latex[start:])
+  return lines
 
 
 def visit_math(self: Any, node: nodes.math) -> None:
@@ -54,8 +80,12 @@ def visit_displaymath(self: Any, node: nodes.math_block) -> None:
     self.add_permalink_ref(node, "Link to this equation")
     self.body.append("</span>")
   for part in node.astext().split("\n\n"):
-    if part.strip():
-      self.body.append(_to_mathml(self, node, part, "block"))
+    # lines broken with \\ outside an environment: one centred formula per line
+    for line in _top_level_lines(part):
+      if r"\begin{" not in line:
+        line = re.sub(r"(?<!\\)&", "", line)  # alignment marks of a bare aligned formula
+      if line.strip():
+        self.body.append(_to_mathml(self, node, line, "block"))
   self.body.append("</div>\n")
   raise nodes.SkipNode
 
