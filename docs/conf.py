@@ -44,6 +44,10 @@ html_math_renderer = "mathml"
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
+autodoc_type_aliases = {
+  "ScalarOrSchedule": "optax.ScalarOrSchedule",
+  "optax.ScalarOrSchedule": "optax.ScalarOrSchedule",
+}
 autodoc_preserve_defaults = True
 autodoc_default_options = {"members": False}
 napoleon_google_docstring = True
