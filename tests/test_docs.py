@@ -63,7 +63,12 @@ def code_blocks(text: str) -> list[tuple[int, str, bool]]:
 
 
 def _pages() -> list[Path]:
-  return sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
+  """The site's pages (not ``_build``, ``_static``, ``_ext``)."""
+  return sorted(
+    p
+    for p in DOCS.rglob("*.md")
+    if not any(part.startswith("_") for part in p.relative_to(DOCS).parts)
+  )
 
 
 _RUNNER = """
