@@ -367,11 +367,13 @@ def launch(
   timeout: float,
   logdir: Path,
   echo: bool = True,
+  script: str | Path = __file__,
 ) -> Launch:
   """Starts ``processes`` copies of this script as one run on 127.0.0.1, each with
   ``local_devices`` fake CPU devices, and waits until all exit, one fails or ``timeout`` seconds
   pass; then stops the rest (they would wait for the lost one forever). Process ``i`` writes to
-  ``logdir/process<i>.log``; ``echo`` copies process 0's output here as it comes."""
+  ``logdir/process<i>.log``; ``echo`` copies process 0's output here as it comes. ``script`` is
+  the program each process runs (this file)."""
   coordinator = f"127.0.0.1:{free_port()}"
   flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
   flags.append(f"--xla_force_host_platform_device_count={local_devices}")  # before jax starts
@@ -380,7 +382,7 @@ def launch(
   logs = [logdir / f"process{i}.log" for i in range(processes)]
   procs = []
   for i, log in enumerate(logs):
-    cmd = [sys.executable, __file__, "--coordinator", coordinator]
+    cmd = [sys.executable, str(script), "--coordinator", coordinator]
     cmd += ["--num-processes", str(processes), "--process-id", str(i), *argv]
     with open(log, "wb") as f:
       procs.append(subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT))
