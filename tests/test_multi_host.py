@@ -22,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, SAVE_AT, TIMEOUT = 6, 3, 300.0  # TIMEOUT: a hard limit per launch, against hangs
+RESTARTED = "rmsprop"  # the transform also restarted in new processes (one, to bound the time)
 
 _spec = importlib.util.spec_from_file_location("multi_host", ROOT / "examples" / "multi_host.py")
 assert _spec is not None and _spec.loader is not None
@@ -32,33 +33,45 @@ CASES = sorted(multi_host.CASES)
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
+def _launch(base: Path, name: str, processes: int, devices: int, argv: list[str]):
+  out = base / name
+  out.mkdir()
+  run = multi_host.launch(
+    processes,
+    devices,
+    [*argv, "--out", str(out)],
+    timeout=TIMEOUT,
+    logdir=out / "logs",
+    echo=False,
+  )
+  assert run.ok, f"the {name} launch failed:\n{run.report()}"
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """Launches the 2-process run and the 1-process reference side by side; returns their dirs."""
+  """The 2-process run and the 1-process reference side by side, then the restart of one
+  transform in 2 new processes; returns the directory holding their outputs."""
   base = tmp_path_factory.mktemp("multi_host")
-  common = ["--steps", str(STEPS), "--shard-params", "--model-axis", "2", "--transforms", *CASES]
-  jobs = {
-    "multi": (2, 2, [*common, "--workdir", str(base / "ckpt"), "--save-at", str(SAVE_AT)]),
-    "single": (1, 4, common),
-  }
-  for name in jobs:
-    (base / name).mkdir()
-  with ThreadPoolExecutor(len(jobs)) as pool:
-    futures = {
-      name: pool.submit(
-        multi_host.launch,
-        n,
-        devices,
-        [*argv, "--out", str(base / name)],
-        timeout=TIMEOUT,
-        logdir=base / name / "logs",
-        echo=False,
-      )
-      for name, (n, devices, argv) in jobs.items()
-    }
-    launches = {name: f.result() for name, f in futures.items()}
-  for name, run in launches.items():
-    assert run.ok, f"the {name} launch failed:\n{run.report()}"
+  shared = ["--steps", str(STEPS), "--shard-params", "--model-axis", "2"]
+  ckpt = ["--workdir", str(base / "ckpt")]
+  with pytest.MonkeyPatch.context() as env, ThreadPoolExecutor(2) as pool:
+    # a compilation cache private to this test: the restart loads what the first run compiled
+    env.setenv("JAX_COMPILATION_CACHE_DIR", str(base / "jax-cache"))
+    env.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    jobs = [
+      pool.submit(
+        _launch,
+        base,
+        "multi",
+        2,
+        2,
+        [*shared, *ckpt, "--save-at", str(SAVE_AT), "--transforms", *CASES],
+      ),
+      pool.submit(_launch, base, "single", 1, 4, [*shared, "--transforms", *CASES]),
+    ]
+    for job in jobs:
+      job.result()
+    _launch(base, "restart", 2, 2, [*shared, *ckpt, "--resume", "--transforms", RESTARTED])
   return base
 
 
@@ -160,6 +173,26 @@ def test_checkpoint_written_by_two_processes_resumes_identically(runs, case):
         assert box1 == box2
         assert np.array_equal(_bits(x), _bits(y)), f"{case}, process {p}: leaf {i} differs"
   assert (runs / "ckpt" / case / str(SAVE_AT)).is_dir()
+
+
+def test_restart_in_new_processes_continues_identically(runs):
+  """Two new processes started with ``--resume`` read the checkpoint at step SAVE_AT and reach the
+  uninterrupted run's parameters and state at step STEPS, bit for bit, with the same losses."""
+  for p in range(2):
+    info, restarted = _load(runs / "restart" / f"{RESTARTED}.process{p}.npz")
+    straight_info, straight = _load(runs / "multi" / f"{RESTARTED}.process{p}.npz")
+    assert int(info["start"]) == SAVE_AT
+    np.testing.assert_array_equal(info["losses"], straight_info["losses"][SAVE_AT:])
+    _assert_same_shards(restarted, [_whole(leaf) for leaf in straight], f"process {p}")
+
+
+def _whole(leaf):
+  """A leaf's shards as one array of its global shape (zeros where this process holds nothing)."""
+  shape, shards = leaf
+  full = np.zeros(shape, shards[0][1].dtype)
+  for box, data in shards:
+    full[box] = data
+  return full
 
 
 def test_launcher_stops_everyone_when_one_fails(tmp_path):
