@@ -116,12 +116,8 @@ def make_mesh(model_axis: int) -> Mesh:
 def local_rows(sharding: NamedSharding, n: int) -> np.ndarray:
   """The rows of an ``(n, ...)`` batch split over its first axis that this process holds, in the
   order ``jax.make_array_from_process_local_data`` expects them."""
-  spans = sorted(
-    {
-      (s[0].start or 0, n if s[0].stop is None else s[0].stop)
-      for s in sharding.addressable_devices_indices_map((n,)).values()
-    }
-  )
+  held = sharding.addressable_devices_indices_map((n,)).values()
+  spans = sorted({index[0].indices(n)[:2] for index in held})
   return np.concatenate([np.arange(a, b) for a, b in spans])
 
 
@@ -318,7 +314,8 @@ def run_process(args: argparse.Namespace) -> None:
       again, state_again, _ = fit(task, again, state_again, save_at, args.steps)
       if out:
         save_shards(out / f"{name}.resumed.process{pid}.npz", (again, state_again))
-      message += f"; resumed from step {save_at}, bit-identical: {same_shards((again, state_again), (params, opt_state))}"
+      same = same_shards((again, state_again), (params, opt_state))
+      message += f"; resumed from step {save_at}: bit-identical {same}"
     if mngr is not None:
       mngr.close()
     if pid == 0:
@@ -479,7 +476,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
   ap.add_argument("--save-at", type=int, help="with --workdir: the step to save at (default last)")
   ap.add_argument("--resume", action="store_true", help="with --workdir: continue from the latest")
   ap.add_argument("--out", help="a directory where every process writes the arrays it holds")
-  return ap.parse_args(argv)
+  args = ap.parse_args(argv)
+  if args.process_id not in (None, "auto") and not (args.coordinator and args.num_processes):
+    ap.error("--process-id I needs --coordinator HOST:PORT and --num-processes N")
+  return args
 
 
 if __name__ == "__main__":
