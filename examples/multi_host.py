@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -440,22 +441,23 @@ def main(
   unknown = sorted(set(transforms) - set(CASES))
   if unknown:
     raise ValueError(f"transforms: unknown {unknown}; choose from {sorted(CASES)}")
-  with tempfile.TemporaryDirectory() as tmp:
-    outdir = Path(out or tmp).absolute()
-    outdir.mkdir(parents=True, exist_ok=True)
-    argv = ["--steps", str(steps), "--seed", str(seed), "--batch-size", str(batch_size)]
-    argv += ["--model-axis", str(model_axis), "--out", str(outdir), "--transforms", *transforms]
-    argv += ["--shard-params"] * shard_params + ["--resume"] * resume
-    argv += ["--workdir", str(Path(workdir).absolute())] if workdir else []
-    argv += ["--save-at", str(save_at)] if save_at else []
-    run = launch(processes, local_devices, argv, timeout=timeout, logdir=outdir / "logs", echo=echo)
-    if not run.ok:
-      raise RuntimeError("the multi-process run failed:\n" + run.report())
-    losses = {}
-    for name in transforms:
-      with np.load(outdir / f"{name}.process0.npz") as f:
-        losses[name] = f["losses"].tolist()
-    return losses
+  outdir = Path(out or tempfile.mkdtemp(prefix="multi_host-")).absolute()
+  outdir.mkdir(parents=True, exist_ok=True)
+  argv = ["--steps", str(steps), "--seed", str(seed), "--batch-size", str(batch_size)]
+  argv += ["--model-axis", str(model_axis), "--out", str(outdir), "--transforms", *transforms]
+  argv += ["--shard-params"] * shard_params + ["--resume"] * resume
+  argv += ["--workdir", str(Path(workdir).absolute())] if workdir else []
+  argv += ["--save-at", str(save_at)] if save_at else []
+  run = launch(processes, local_devices, argv, timeout=timeout, logdir=outdir / "logs", echo=echo)
+  if not run.ok:  # the logs stay where the report says
+    raise RuntimeError("the multi-process run failed:\n" + run.report())
+  losses = {}
+  for name in transforms:
+    with np.load(outdir / f"{name}.process0.npz") as f:
+      losses[name] = f["losses"].tolist()
+  if out is None:
+    shutil.rmtree(outdir)
+  return losses
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
