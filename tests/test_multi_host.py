@@ -3,11 +3,11 @@
 
 One 2-process launch trains every transform (momentum, rmsprop with Nesterov momentum, full-batch
 iRprop-, local gains, vSGD) with the parameters sharded over a 2 x 2 ``data`` x ``model`` mesh, saves
-an orbax checkpoint half-way and replays the second half from it. A 1-process launch with 4 devices
-trains the same; both use gloo collectives, so the reductions run in the same order and the results
-are compared bit for bit. Each process writes the shards it holds to an ``.npz``; the state is
-compared leaf by leaf in tree order (not by field name).
-"""
+an orbax checkpoint half-way and replays the second half from it; beside it, 1 process with 4
+devices trains the same; then 2 new processes restart one transform from the checkpoint. All use
+gloo collectives, so the reductions run in the same order and the results are compared bit for
+bit. Each process writes the shards it holds to an ``.npz``; the state is compared leaf by leaf in
+tree order (not by field name), so the checks do not depend on the state classes."""
 
 from __future__ import annotations
 
@@ -40,11 +40,9 @@ def _main(base: Path, name: str, **kwargs):
   multi_host.main(**common, **kwargs, out=str(base / name))
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def _run_all(base: Path) -> None:
   """The 2-process run and the 1-process reference side by side, then the restart of one
-  transform in 2 new processes; returns the directory holding their outputs."""
-  base = tmp_path_factory.mktemp("multi_host")
+  transform in 2 new processes, all writing into ``base``."""
   ckpt = str(base / "ckpt")
   with pytest.MonkeyPatch.context() as env, ThreadPoolExecutor(2) as pool:
     # a compilation cache private to this test: the restart loads what the first run compiled
@@ -57,7 +55,6 @@ def runs(tmp_path_factory):
     for job in jobs:
       job.result()
     _main(base, "restart", transforms=[RESTARTED], workdir=ckpt, resume=True)
-  return base
 
 
 def _load(path: Path):
@@ -93,7 +90,9 @@ def _assert_same_shards(got, want_full, what: str):
       want = full[box]
       if not np.array_equal(_bits(data), _bits(want)):
         diff = np.max(np.abs(data.astype(np.float64) - want.astype(np.float64)))
-        pytest.fail(f"{what}: leaf {i} {shape} shard {box} differs (max |diff| {diff:.3g})")
+        raise AssertionError(
+          f"{what}: leaf {i} {shape} shard {box} differs (max |diff| {diff:.3g})"
+        )
 
 
 def _assemble(leaves):
@@ -109,8 +108,7 @@ def _assemble(leaves):
   return out
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_every_process_equals_one_process(runs, case):
+def _check_equals_one_process(runs: Path, case: str):
   """Parameters and optimizer state on each of the 2 processes equal, bit for bit, the slices of
   the 1-process run on 4 devices; the processes' shards together cover every element."""
   ref_info, ref = _load(runs / "single" / f"{case}.process0.npz")
@@ -131,8 +129,7 @@ def _kernel_index(leaves) -> int:
   return next(i for i, (shape, _) in enumerate(leaves) if shape == (32, 32))
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_state_has_its_parameters_sharding(runs, case):
+def _check_sharding(runs: Path, case: str):
   """Every state array that mirrors a parameter has that parameter's sharding, after ``init`` and
   after training, on every process (checked inside each process with ``Sharding``)."""
   for p in range(2):
@@ -154,8 +151,7 @@ def _assert_identical(got, want, what: str):
       assert np.array_equal(_bits(x), _bits(y)), f"{what}: leaf {i} {shape} shard {box} differs"
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_checkpoint_written_by_two_processes_resumes_identically(runs, case):
+def _check_resume(runs: Path, case: str):
   """The checkpoint saved after step SAVE_AT, read back by the 2 processes and trained to STEPS,
   gives bit for bit the uninterrupted run's parameters and state on every process."""
   assert (runs / "ckpt" / case / str(SAVE_AT)).is_dir()
@@ -165,7 +161,7 @@ def test_checkpoint_written_by_two_processes_resumes_identically(runs, case):
     _assert_identical(resumed, straight, f"{case}, process {p}")
 
 
-def test_restart_in_new_processes_continues_identically(runs):
+def _check_restart(runs: Path):
   """Two new processes started with ``--resume`` read the checkpoint at step SAVE_AT and reach the
   uninterrupted run's parameters and state at step STEPS, bit for bit, with the same losses."""
   for p in range(2):
@@ -174,6 +170,24 @@ def test_restart_in_new_processes_continues_identically(runs):
     assert int(info["start"]) == SAVE_AT
     np.testing.assert_array_equal(info["losses"], straight_info["losses"][SAVE_AT:])
     _assert_identical(restarted, straight, f"{RESTARTED}, process {p}")
+
+
+def test_two_processes_train_like_one(tmp_path):
+  """One test, so that ``pytest -n 2`` runs the launches once (a module fixture would run once
+  per worker). Every check runs for every transform; the failures are reported together."""
+  _run_all(tmp_path)
+  failures = []
+  checks = [
+    (check, case)
+    for case in CASES
+    for check in (_check_equals_one_process, _check_sharding, _check_resume)
+  ]
+  for check, *args in [*checks, (_check_restart,)]:
+    try:
+      check(tmp_path, *args)
+    except AssertionError as e:
+      failures.append(f"{check.__name__}{tuple(args)}: {e}")
+  assert not failures, "\n".join(failures)
 
 
 def test_launcher_stops_everyone_when_one_fails(tmp_path):
