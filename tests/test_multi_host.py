@@ -67,10 +67,10 @@ def _load(path: Path):
     shards = []
     j = 0
     while f"L{i}_S{j}_data" in files:
-      box = tuple(slice(a, b) for a, b in files[f"L{i}_S{j}_index"])
+      box = tuple(slice(int(a), int(b)) for a, b in files[f"L{i}_S{j}_index"])
       shards.append((box, files[f"L{i}_S{j}_data"]))
       j += 1
-    leaves.append((tuple(files[f"L{i}_shape"]), shards))
+    leaves.append((tuple(int(n) for n in files[f"L{i}_shape"]), shards))
     i += 1
   info = {k: v for k, v in files.items() if not k.startswith("L")}
   return info, leaves
@@ -139,7 +139,10 @@ def _check_sharding(runs: Path, case: str):
     assert not info["sharding_errors"].size, "\n".join(info["sharding_errors"])
     # the sharded kernels: each process holds half the columns of the hidden layer
     shape, shards = leaves[_kernel_index(leaves)]
-    assert all(data.shape[1] == shape[1] // 2 for _, data in shards)
+    held = [data.shape for _, data in shards]
+    assert all(h[1] == shape[1] // 2 for h in held), (
+      f"{case}: the hidden kernel is not split: {held}"
+    )
 
 
 def _assert_identical(got, want, what: str):
