@@ -8,7 +8,7 @@ Every (configuration, learning rate, seed) is a lane of one ``jax.vmap``-ed, jit
 
 Run::
 
-    python examples/rnn_long_range.py                      # reduced: T=30, 3,000 updates
+    python examples/rnn_long_range.py                      # reduced: T=20, 3,000 updates
     python examples/rnn_long_range.py --full --workdir ckpt  # Table 5's addition T=80 setting
     python examples/rnn_long_range.py --full --workdir ckpt  # again: resumes from the checkpoint
 
@@ -38,6 +38,7 @@ def main(
   seeds: int | None = None,
   out: str = "rnn-results",
   workdir: str | None = None,
+  chunk: int | None = None,
   quiet: bool = False,
 ) -> dict:
   """Trains the grid and writes ``rnn-<task>.{json,png}`` and ``progress.json`` under ``out``."""
@@ -55,6 +56,7 @@ def main(
     seeds=seeds,
     checkpoint_dir=None if workdir is None else Path(workdir),
     quiet=quiet,
+    chunk=chunk,
     progress_path=out_dir / "progress.json",
   )
   return result
@@ -66,6 +68,7 @@ if __name__ == "__main__":
   ap.add_argument("--seed", type=int, default=0, help="first seed")
   ap.add_argument("--out", default="rnn-results", help="folder for the table, PNG and JSON")
   ap.add_argument("--workdir", default=None, help="orbax checkpoint folder (resumable)")
+  ap.add_argument("--chunk", type=int, default=None, help="updates between checkpoints (500)")
   a = ap.parse_args()
   r = main(
     a.updates,
@@ -78,5 +81,6 @@ if __name__ == "__main__":
     seeds=a.seeds,
     out=a.out,
     workdir=a.workdir,
+    chunk=a.chunk,
   )
   print(json.dumps(r["table"], indent=1))
