@@ -282,7 +282,7 @@ def test_addition_hand_example():
 
 
 def test_multiplication_centring_and_targets():
-  x, y, m = data.multiplication(jax.random.key(1), 20_000, 20)
+  x, y, _ = data.multiplication(jax.random.key(1), 20_000, 20)
   x, y = np.asarray(x), np.asarray(y)
   pos = marked(x)
   rows = np.arange(len(x))
@@ -318,7 +318,7 @@ def test_generators_are_jittable_and_pure():
     eager = gen(jax.random.key(3), 8, 12)
     jitted = jax.jit(gen, static_argnums=(1, 2))(jax.random.key(3), 8, 12)
     for a, b in zip(eager, jitted, strict=True):
-      np.testing.assert_array_equal(a, b)
+      np.testing.assert_allclose(a, b, rtol=1e-6)  # XLA may fuse the product differently
 
 
 def test_threshold_error_against_numpy():

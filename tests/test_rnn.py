@@ -63,8 +63,9 @@ def test_nesterov_0995_beats_the_biases_only_baseline_at_small_T():
     "addition", T=5, steps=1500, chunk=1500, configs=("0.995N",), lrs=(1e-4,), eval_size=1000
   )
   zero_one = r["table"]["0.995N"]["zero_one"]
-  assert r["biases_only"] == pytest.approx(0.846, abs=0.01)
-  assert zero_one < 0.5 * r["biases_only"], zero_one
+  assert r["biases_only"] == pytest.approx(0.846, abs=0.01)  # predicting the mean target
+  # 1,000 test sequences: the baseline's sampling sd is 0.011; a net that did not learn stays there.
+  assert zero_one < r["biases_only"] - 0.05, zero_one
 
 
 def test_example_and_demo_tiny_and_resumable(tmp_path):
