@@ -9,7 +9,7 @@ Every (configuration, learning rate, seed) is a lane of one ``jax.vmap``-ed, jit
 Run::
 
     python examples/rnn_long_range.py                      # reduced: T=20, 3,000 updates
-    python examples/rnn_long_range.py --full --workdir ckpt  # Table 5's addition T=80 setting
+    python examples/rnn_long_range.py --full --workdir ckpt   # Table 5's addition T=80 setting
     python examples/rnn_long_range.py --full --workdir ckpt  # again: resumes from the checkpoint
 
 ``--full`` is 50,000 updates of 4 seeds x 2 rates x 7 configurations; ``--workdir`` keeps an
@@ -65,13 +65,13 @@ def main(
 if __name__ == "__main__":
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   rnn.add_arguments(ap)
+  ap.add_argument("--steps", type=int, default=None, help="updates (demo 3,000; --full 50,000)")
   ap.add_argument("--seed", type=int, default=0, help="first seed")
   ap.add_argument("--out", default="rnn-results", help="folder for the table, PNG and JSON")
-  ap.add_argument("--workdir", default=None, help="orbax checkpoint folder (resumable)")
   ap.add_argument("--chunk", type=int, default=None, help="updates between checkpoints (500)")
   a = ap.parse_args()
   r = main(
-    a.updates,
+    a.steps,
     a.seed,
     full=a.full,
     task=a.task,

@@ -422,17 +422,39 @@ DEMO = {"T": 20, "steps": 3000, "configs": ("0", "0.995N"), "lrs": (1e-4,), "see
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  """The ``demo rnn`` / example options (all optional; defaults are the reduced demo)."""
-  parser.add_argument("--task", choices=sorted(TASKS), default="addition")
-  parser.add_argument("--T", type=int, default=None, help="sequence length (demo: 20)")
-  parser.add_argument("--updates", type=int, default=None, help="updates (demo: 3000)")
+  """Adds the ``demo rnn`` options (all optional; the defaults are the reduced demo).
+
+  The number of updates and the first seed are left to the caller's ``--steps`` and ``--seed``;
+  pass them to :func:`run_from_args`.
+  """
+  parser.add_argument("--task", choices=sorted(TASKS), default="addition", help="rnn: problem")
+  parser.add_argument("--T", type=int, default=None, help="rnn: sequence length (demo 20)")
   parser.add_argument(
-    "--configs", default=None, help="comma-separated, e.g. 0,0.995N,0.995M (demo: 0,0.995N)"
+    "--configs", default=None, help="rnn: comma-separated, e.g. 0,0.995N,0.995M (demo 0,0.995N)"
   )
-  parser.add_argument("--lrs", default=None, help="comma-separated learning rates (demo: 1e-4)")
-  parser.add_argument("--seeds", type=int, default=None, help="number of seeds (demo: 1)")
+  parser.add_argument("--lrs", default=None, help="rnn: comma-separated learning rates (1e-4)")
+  parser.add_argument("--seeds", type=int, default=None, help="rnn: number of seeds (demo 1)")
   parser.add_argument(
-    "--full", action="store_true", help="the paper's setting: T=80, 50,000 updates, 4 seeds"
+    "--full", action="store_true", help="rnn: Table 5's setting, T=80, 50,000 updates, 4 seeds"
+  )
+  parser.add_argument("--workdir", default=None, help="rnn: orbax checkpoint folder (resumes)")
+
+
+def run_from_args(
+  out_dir: str | Path, args: argparse.Namespace, *, steps: int | None = None, seed: int = 0
+) -> dict:
+  """:func:`run_demo` with the options of :func:`add_arguments`."""
+  return run_demo(
+    out_dir,
+    full=args.full,
+    seed=seed,
+    task=args.task,
+    T=args.T,
+    updates=steps,
+    configs=args.configs,
+    lrs=args.lrs,
+    seeds=args.seeds,
+    checkpoint_dir=args.workdir,
   )
 
 
