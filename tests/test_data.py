@@ -350,10 +350,11 @@ def test_recall_error_against_numpy():
 
 def test_biases_only_baselines():
   """Predicting the mean target: 1 - (1 - 0.92^2) = 0.8464 for addition (the triangular sum)."""
-  _, y, m = data.addition(jax.random.key(4), 100_000, 10)
-  assert float(data.threshold_error(jnp.zeros_like(y), y, m)) == pytest.approx(0.8464, abs=0.005)
-  _, y, m = data.multiplication(jax.random.key(4), 100_000, 10)
-  assert float(data.threshold_error(jnp.zeros_like(y), y, m)) == pytest.approx(0.889, abs=0.005)
+  # 40,000 sequences: sampling sd about 0.0018, the tolerance is over 4 sd.
+  _, y, m = data.addition(jax.random.key(4), 40_000, 4)
+  assert float(data.threshold_error(jnp.zeros_like(y), y, m)) == pytest.approx(0.8464, abs=0.008)
+  _, y, m = data.multiplication(jax.random.key(4), 40_000, 4)
+  assert float(data.threshold_error(jnp.zeros_like(y), y, m)) == pytest.approx(0.889, abs=0.008)
 
 
 @pytest.mark.parametrize(

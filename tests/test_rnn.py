@@ -54,7 +54,7 @@ def test_model_follows_table_4():
   assert abs(float(model.w_out.bias[0])) < 0.01  # centred targets: mean about 0
   out = model(jnp.zeros((3, 10, 2)))
   assert out.shape == (3, 10, 1)
-  mem = rnn.make_model(rnn.TASKS["memorization"], 10, 100, jax.random.key(0))
+  mem = rnn.make_model(rnn.TASKS["memorization"], 10, 100, jax.random.key(0), out_bias=0.0)
   assert float(jnp.std(mem.w_in.kernel[...])) == pytest.approx(0.1, rel=0.2)
 
 
@@ -68,24 +68,30 @@ def test_nesterov_0995_beats_the_biases_only_baseline_at_small_T():
   assert zero_one < r["biases_only"] - 0.05, zero_one
 
 
-def test_example_and_demo_tiny_and_resumable(tmp_path):
+def test_example_and_demo_tiny(tmp_path):
   sys.path.insert(0, str(ROOT / "examples"))
   try:
     main = importlib.import_module("rnn_long_range").main
   finally:
     sys.path.remove(str(ROOT / "examples"))
-  kw = {"T": 4, "configs": "0,0.995N", "out": str(tmp_path), "workdir": str(tmp_path / "ck")}
-  first = main(4, chunk=2, quiet=True, **kw)
-  assert set(first["table"]) == {"0", "0.995N"}
+  r = main(4, chunk=2, quiet=True, T=4, configs="0,0.995N", out=str(tmp_path))
+  assert set(r["table"]) == {"0", "0.995N"} and isinstance(r["verdict"], str)
   assert (tmp_path / "rnn-addition.png").stat().st_size > 0
   saved = json.loads((tmp_path / "rnn-addition.json").read_text())
   assert saved["history"]["step"] == [2, 4] and saved["steps"] == 4
-  resumed = main(6, chunk=2, quiet=True, **kw)  # continues from the checkpoint at update 4
+  assert "0.995N" in rnn.format_table(r)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+  kw = {"T": 4, "chunk": 2, "configs": ("0.995N",), "hidden": 8, "eval_size": 50}
+  rnn.train("addition", steps=4, checkpoint_dir=tmp_path, **kw)
+  resumed = rnn.train("addition", steps=6, checkpoint_dir=tmp_path, **kw)  # from update 4
   assert resumed["history"]["step"] == [2, 4, 6]
-  fresh = main(6, chunk=2, quiet=True, **{**kw, "workdir": None, "out": str(tmp_path / "b")})
+  fresh = rnn.train("addition", steps=6, **kw)
   for name, curve in fresh["history"]["train_loss"].items():
     np.testing.assert_allclose(resumed["history"]["train_loss"][name], curve, rtol=1e-6)
-  assert "0.995N" in rnn.format_table(resumed) and isinstance(resumed["verdict"], str)
+  with pytest.raises(ValueError, match="checkpoint is at update 6"):
+    rnn.train("addition", steps=4, checkpoint_dir=tmp_path, **kw)  # behind the checkpoint
 
 
 def test_bad_grid_is_refused():
