@@ -232,4 +232,142 @@ def test_load_digits_without_scikit_learn(monkeypatch):
 
 def test_exported_as_namespace():
   assert nnml_optax.data is data
-  assert set(data.__all__) == {"load_digits", "minibatches"}
+  assert set(data.__all__) == {
+    "addition",
+    "load_digits",
+    "memorization",
+    "minibatches",
+    "multiplication",
+    "recall_error",
+    "threshold_error",
+  }
+
+
+# --- the long-range problems (Hochreiter & Schmidhuber 1997; Sutskever et al. 2013, section 4) ---
+
+
+def marked(inputs):
+  """The two marked steps of every sequence, from the marker channel."""
+  steps = [np.flatnonzero(row) for row in np.asarray(inputs[..., 1])]
+  assert all(len(s) == 2 for s in steps)
+  return np.array(steps)
+
+
+@pytest.mark.parametrize("T", [2, 10, 80])
+def test_addition_positions_and_targets(T):
+  x, y, m = data.addition(jax.random.key(T), 500, T)
+  assert x.shape == (500, T, 2) and y.shape == (500, T, 1) and m.shape == (500, T)
+  assert x.dtype == y.dtype == m.dtype == jnp.float32
+  x, y, m = np.asarray(x), np.asarray(y), np.asarray(m)
+  pos = marked(x)
+  assert (pos[:, 0] < -(-T // 10)).all() and (pos[:, 1] >= T // 2).all()  # first 10%, last half
+  np.testing.assert_array_equal(m, np.eye(T)[[-1] * 500])  # scored at the last step only
+  rows = np.arange(500)
+  v1, v2 = x[rows, pos[:, 0], 0], x[rows, pos[:, 1], 0]
+  np.testing.assert_allclose(
+    y[:, -1, 0], (v1 + v2) / 4, rtol=1e-6
+  )  # H&S's (x1+x2)/4 + 1/2, centred
+  assert (y[:, :-1] == 0).all() and (np.abs(x[..., 0]) <= 1).all()
+  _, y_raw, _ = data.addition(jax.random.key(T), 500, T, centred=False)
+  np.testing.assert_allclose(np.asarray(y_raw)[:, -1, 0], y[:, -1, 0] + 0.5, rtol=1e-6)
+
+
+def test_addition_hand_example():
+  """A hand-checked draw: the marked values, their positions and the target."""
+  x, y, _ = data.addition(jax.random.key(0), 1, 10, centred=False)
+  x = np.asarray(x[0])
+  (i, j) = np.flatnonzero(x[:, 1])
+  assert i == 0 and 5 <= j <= 9
+  assert float(y[0, -1, 0]) == pytest.approx(0.5 + (x[i, 0] + x[j, 0]) / 4)
+
+
+def test_multiplication_centring_and_targets():
+  x, y, _ = data.multiplication(jax.random.key(1), 20_000, 20)
+  x, y = np.asarray(x), np.asarray(y)
+  pos = marked(x)
+  rows = np.arange(len(x))
+  v1, v2 = x[rows, pos[:, 0], 0] + 0.5, x[rows, pos[:, 1], 0] + 0.5  # values centred at 1/2
+  np.testing.assert_allclose(y[:, -1, 0], v1 * v2 - 0.25, atol=1e-6)  # product centred at 1/4
+  assert abs(x[..., 0].mean()) < 0.005 and abs(y[:, -1, 0].mean()) < 0.005
+  assert (x[..., 0] >= -0.5).all() and (x[..., 0] <= 0.5).all()
+  xr, yr, _ = data.multiplication(jax.random.key(1), 20_000, 20, centred=False)
+  np.testing.assert_allclose(np.asarray(xr)[..., 0], x[..., 0] + 0.5, atol=1e-6)
+  assert 0.24 < float(yr[:, -1, 0].mean()) < 0.26
+
+
+def test_memorization_layout():
+  length, T, k = 3, 4, 5
+  x, y, m = data.memorization(jax.random.key(2), 64, T, length=length, num_symbols=k)
+  L = T + 2 * length
+  assert x.shape == (64, L, k + 2) and y.shape == (64, L) and y.dtype == jnp.int32
+  x, y, m = np.asarray(x), np.asarray(y), np.asarray(m)
+  symbols = x.argmax(-1)
+  assert (x.sum(-1) == 1).all()  # one-hot
+  pattern = symbols[:, :length]
+  assert (pattern < k).all() and len(np.unique(pattern)) == k  # all 5 symbols occur in 64 draws
+  expected = np.full((64, L), k)  # blank
+  expected[:, :length] = pattern
+  expected[:, length + T - 1] = k + 1  # go
+  np.testing.assert_array_equal(symbols, expected)
+  np.testing.assert_array_equal(y[:, length + T :], pattern)
+  np.testing.assert_array_equal(m, np.repeat([[0] * (length + T) + [1] * length], 64, 0))
+
+
+def test_generators_are_jittable_and_pure():
+  for gen in (data.addition, data.multiplication, data.memorization):
+    eager = gen(jax.random.key(3), 8, 12)
+    jitted = jax.jit(gen, static_argnums=(1, 2))(jax.random.key(3), 8, 12)
+    for a, b in zip(eager, jitted, strict=True):
+      np.testing.assert_allclose(a, b, rtol=1e-6)  # XLA may fuse the product differently
+
+
+def test_threshold_error_against_numpy():
+  rng = np.random.default_rng(0)
+  pred, tgt = rng.normal(0, 0.05, (200, 6, 1)), rng.normal(0, 0.05, (200, 6, 1))
+  mask = np.zeros((200, 6))
+  mask[:, -1] = 1
+  mask[:50, 2] = 1  # some sequences scored at two steps
+  ref = ((np.abs(pred - tgt)[..., 0] > 0.04) & (mask > 0)).any(axis=1).mean()
+  got = data.threshold_error(jnp.asarray(pred), jnp.asarray(tgt), jnp.asarray(mask))
+  assert float(got) == pytest.approx(ref, abs=1e-7)
+  pred[0, -1, 0] = np.nan  # a diverged net is wrong, not right
+  tgt[0, -1, 0] = pred[0, -1, 0]
+  bad = data.threshold_error(jnp.asarray(pred), jnp.asarray(tgt), jnp.asarray(mask), 10.0)
+  assert float(bad) == pytest.approx(1 / 200)
+  with pytest.raises(ValueError, match="threshold"):
+    data.threshold_error(pred, tgt, mask, 0.0)
+
+
+def test_recall_error_against_numpy():
+  rng = np.random.default_rng(1)
+  logits, y = rng.normal(size=(30, 9, 3)), rng.integers(0, 3, (30, 9))
+  mask = (rng.random((30, 9)) < 0.4).astype(np.float32)
+  ref = ((logits.argmax(-1) != y) * mask).sum() / mask.sum()
+  assert float(data.recall_error(logits, y, mask)) == pytest.approx(ref, abs=1e-6)
+  logits[mask > 0] = np.nan
+  assert float(data.recall_error(logits, y, mask)) == 1.0
+
+
+def test_biases_only_baselines():
+  """Predicting the mean target: 1 - (1 - 0.92^2) = 0.8464 for addition (the triangular sum)."""
+  # 40,000 sequences: sampling sd about 0.0018, the tolerance is over 4 sd.
+  _, y, m = data.addition(jax.random.key(4), 40_000, 4)
+  assert float(data.threshold_error(jnp.zeros_like(y), y, m)) == pytest.approx(0.8464, abs=0.008)
+  _, y, m = data.multiplication(jax.random.key(4), 40_000, 4)
+  assert float(data.threshold_error(jnp.zeros_like(y), y, m)) == pytest.approx(0.889, abs=0.008)
+
+
+@pytest.mark.parametrize(
+  ("gen", "args", "error", "match"),
+  [
+    (data.addition, (0, 10), ValueError, "batch_size"),
+    (data.addition, (4, 1), ValueError, "T"),
+    (data.multiplication, (4, 2.5), TypeError, "T"),
+    (data.memorization, (4, 0), ValueError, "T"),
+  ],
+)
+def test_sequence_bad_arguments(gen, args, error, match):
+  with pytest.raises(error, match=match):
+    gen(jax.random.key(0), *args)
+  with pytest.raises(ValueError, match="num_symbols"):
+    data.memorization(jax.random.key(0), 4, 5, num_symbols=1)

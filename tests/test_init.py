@@ -1,6 +1,7 @@
-"""Tests of nnml_optax.init (lecture 6b fan-in scaling; Martens' sparse init, SPEC §2.5)."""
+"""Tests of nnml_optax.init (lecture 6b fan-in scaling; Martens' sparse init; echo-state init)."""
 
 import math
+import re
 
 import hypothesis
 import hypothesis.strategies as st
@@ -146,7 +147,7 @@ def test_fan_in_reuses_variance_scaling_and_keeps_dtype():
 
 def test_exported_as_namespace():
   assert nnml_optax.init is init
-  assert set(init.__all__) == {"fan_in", "sparse"}
+  assert set(init.__all__) == {"echo_state", "fan_in", "sparse"}
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def test_sparse_bad_shapes_and_dtypes():
   s = init.sparse()
   with pytest.raises(ValueError, match="at least two axes"):
     s(jax.random.key(0), (10,))
-  with pytest.raises(ValueError, match="zero-sized"):
+  with pytest.raises(ValueError, match=r"fan-in >= 1.*\(0, 4\)"):
     s(jax.random.key(0), (0, 4))
   with pytest.raises(TypeError, match="floating"):
     s(jax.random.key(0), (4, 4), jnp.int32)
@@ -193,3 +194,79 @@ def test_sparse_bad_shapes_and_dtypes():
 def test_fan_in_bad_arguments(kwargs, error, match):
   with pytest.raises(error, match=match):
     init.fan_in(**kwargs)
+
+
+# --- echo_state (Sutskever et al. 2013, Table 4) ----------------------------------------------------
+
+
+def spectral_radius(w):
+  return float(np.abs(np.linalg.eigvals(np.asarray(w, np.float64))).max())
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize(("n", "radius", "k"), [(100, 1.1, 15), (30, 0.9, 15), (7, 1.1, 15)])
+def test_echo_state_radius_and_sparsity(dtype, n, radius, k):
+  with jax.enable_x64(dtype == jnp.float64):
+    w = init.echo_state(radius, k)(jax.random.key(n), (n, n), dtype)
+    assert w.shape == (n, n) and w.dtype == dtype
+    assert spectral_radius(w) == pytest.approx(radius, rel=1e-4)
+    np.testing.assert_array_equal(nonzero_per_unit(w), min(k, n))  # 15 incoming per unit, or all
+
+
+def test_echo_state_is_deterministic_under_jit_and_vmap():
+  e = init.echo_state()
+  keys = jax.random.split(jax.random.key(0), 3)
+  eager = [np.asarray(e(k, (40, 40))) for k in keys]
+  np.testing.assert_array_equal(eager[0], np.asarray(e(keys[0], (40, 40))))
+  assert not np.array_equal(eager[0], eager[1])
+  jitted = jax.jit(e, static_argnums=(1,))(keys[1], (40, 40))
+  np.testing.assert_array_equal(eager[1], jitted)
+  batched = jax.jit(jax.vmap(lambda k: e(k, (40, 40))))(keys)
+  for a, b in zip(eager, batched, strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_echo_state_as_flax_recurrent_kernel_and_bf16():
+  layer = nnx.Linear(50, 50, use_bias=False, kernel_init=init.echo_state(1.1), rngs=nnx.Rngs(0))
+  assert spectral_radius(layer.kernel[...]) == pytest.approx(1.1, rel=1e-4)
+  w = init.echo_state(1.1)(jax.random.key(1), (50, 50), jnp.bfloat16)
+  assert w.dtype == jnp.bfloat16
+  assert spectral_radius(np.asarray(w, np.float32)) == pytest.approx(1.1, rel=2e-2)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4,), (3, 3, 3), (0, 0)])
+def test_echo_state_refuses_non_square_or_empty(shape):
+  with pytest.raises(ValueError, match=rf"square.*{re.escape(str(shape))}"):
+    init.echo_state()(jax.random.key(0), shape)
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "error"),
+  [
+    ({"spectral_radius": 0.0}, ValueError),
+    ({"spectral_radius": float("nan")}, ValueError),
+    ({"num_nonzero": 0}, ValueError),
+    ({"num_nonzero": 1.5}, TypeError),
+  ],
+)
+def test_echo_state_bad_arguments(kwargs, error):
+  with pytest.raises(error, match=next(iter(kwargs))):
+    init.echo_state(**kwargs)
+
+
+# --- zero-sized and degenerate shapes: a defined result or a ValueError naming the shape -----------
+
+
+@pytest.mark.parametrize("make", [init.fan_in, init.sparse])
+def test_no_units_is_an_empty_kernel(make):
+  for shape in [(8, 0), (3, 3, 4, 0)]:
+    for dtype in (None, jnp.bfloat16):
+      w = make()(jax.random.key(0), shape, dtype)
+      assert w.shape == shape and w.dtype == (dtype or jnp.float32)
+
+
+@pytest.mark.parametrize("make", [init.fan_in, init.sparse])
+@pytest.mark.parametrize("shape", [(0, 8), (0, 0), (3, 0, 4, 8), (5,), ()])
+def test_no_inputs_or_too_few_axes_is_refused_naming_the_shape(make, shape):
+  with pytest.raises(ValueError, match=re.escape(str(shape))):
+    make()(jax.random.key(0), shape)
