@@ -144,7 +144,7 @@ def scale_by_conjugate_gradient(
 
 
 _LINESEARCH = optax.scale_by_zoom_linesearch(
-  max_linesearch_steps=20, curv_rtol=0.1, initial_guess_strategy="keep"
+  max_linesearch_steps=20, curv_rtol=0.1, initial_guess_strategy="one"
 )
 
 
@@ -161,7 +161,7 @@ def conjugate_gradient(
   :math:`w_{k+1} = w_k - \eta_k d_k` with :math:`d_k` from :func:`scale_by_conjugate_gradient`
   (see it for the four :math:`\beta_k`) and :math:`\eta_k` from ``linesearch``: by default
   ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20, curv_rtol=0.1,
-  initial_guess_strategy="keep")``, a strong Wolfe search with the curvature tolerance Nocedal &
+  initial_guess_strategy="one")``, a strong Wolfe search with the curvature tolerance Nocedal &
   Wright advise for conjugate gradient (Fletcher–Reeves needs it below 1/2 to descend).
 
   **The line-search contract** (optax's): call ``update(grads, state, params, value=f(params),
