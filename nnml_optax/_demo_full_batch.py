@@ -27,12 +27,17 @@ _RATED = {
   "local gains + momentum": (lambda lr: nn.local_gains(lr, momentum=0.9), (0.1, 0.3, 1.0)),
   "iRprop-": (lambda lr: nn.rprop(lr, variant="irprop-"), (0.001, 0.01)),
 }
+# conjugate gradient's line search started from the previous step instead of 1 (Nocedal & Wright
+# advise a guess from the previous step for directions that are not well scaled)
+_KEEP = optax.scale_by_zoom_linesearch(20, curv_rtol=0.1, initial_guess_strategy="keep")
 _LINESEARCH = {
   "conjugate gradient": nn.conjugate_gradient,
+  "CG, search from last step": lambda: nn.conjugate_gradient(linesearch=_KEEP),
   "L-BFGS": optax.lbfgs,
 }
 PREDICTION = {
   "conjugate gradient": "full-batch method: fast on small data, no rate to tune",
+  "CG, search from last step": "full-batch method: fast on small data, no rate to tune",
   "L-BFGS": "full-batch method: fast on small data, no rate to tune",
   "iRprop-": "full batch: rprop works (signs only)",
   "local gains + momentum": "full batch: adaptive rates help",
