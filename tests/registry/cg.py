@@ -10,7 +10,7 @@ transform, as for ``optax.lbfgs``, and need ``Entry.not_applicable`` (see the fi
   search sees the masked subtree.
 
 ``scale_by_conjugate_gradient`` alone is a plain direction (no extra args); on the zoo it runs at a
-fixed rate, without the line search its conjugacy assumes. The aliases get 100 zoo steps: with the
+fixed rate (6000 steps), without the line search its conjugacy assumes. The aliases get 100 zoo steps: with the
 line search they converge in tens.
 """
 
@@ -49,6 +49,7 @@ ENTRIES = [
     nn.scale_by_conjugate_gradient,
     dict(method="hestenes-stiefel"),
     static=("method", "restart_every"),
-    lr=0.001,
+    lr=0.003,
+    zoo_steps=6000,
   ),
 ]
