@@ -178,7 +178,7 @@ def run_demo(
     }
   gd = summary["gradient descent"]["evals_to_target"]
   head = (
-    f"{'method':24s} {'rate':>6s} {'loss @' + str(budget):>10s} {'evals to ' + format(target, 'g'):>13s}"
+    f"{'method':26s} {'rate':>6s} {'loss @' + str(budget):>10s} {'evals to ' + format(target, 'g'):>13s}"
     f" {'x GD':>6s} {'wall s':>7s}  the summary slide predicts"
   )
   lines = [head, "-" * len(head)]
@@ -187,7 +187,7 @@ def run_demo(
     ratio = "-" if e is None or gd is None else f"{e / gd:.2f}"
     rate = "-" if s["rate"] is None else f"{s['rate']:g}"
     lines.append(
-      f"{name:24s} {rate:>6s} {s['final_loss']:10.2e} {'-' if e is None else f'{e:.0f}':>13s} "
+      f"{name:26s} {rate:>6s} {s['final_loss']:10.2e} {'-' if e is None else f'{e:.0f}':>13s} "
       f"{ratio:>6s} {s['wall_s']:7.2f}  {s['prediction']}"
     )
   text = "\n".join(lines)
