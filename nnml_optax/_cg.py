@@ -143,6 +143,19 @@ def scale_by_conjugate_gradient(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _strongly_typed_init(
+  tx: optax.GradientTransformationExtraArgs | optax.GradientTransformation,
+) -> optax.GradientTransformationExtraArgs:
+  """``tx`` whose initial state has no weakly typed scalars (optax 0.2.8's zoom line search starts
+  its ``info`` that way, so the first jitted update would trace twice)."""
+
+  def init_fn(params: Any) -> Any:
+    strong = lambda x: jnp.asarray(x, x.dtype) if getattr(x, "weak_type", False) else x  # noqa: E731
+    return jax.tree.map(strong, tx.init(params))
+
+  return optax.GradientTransformationExtraArgs(init_fn, optax.with_extra_args_support(tx).update)
+
+
 _LINESEARCH = optax.scale_by_zoom_linesearch(
   max_linesearch_steps=20, curv_rtol=0.1, initial_guess_strategy="one"
 )
@@ -205,5 +218,5 @@ def conjugate_gradient(
   return optax.chain(
     scale_by_conjugate_gradient(method, restart_every),
     scaling,
-    optax.identity() if linesearch is None else linesearch,
+    optax.identity() if linesearch is None else _strongly_typed_init(linesearch),
   )
