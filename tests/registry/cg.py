@@ -9,6 +9,9 @@ transform, as for ``optax.lbfgs``, and need ``Entry.not_applicable`` (see the fi
 * ``optax.masked``: ``grad=`` and ``value_fn`` are of the whole parameter tree while the line
   search sees the masked subtree.
 
+``test_apply_if_finite`` and ``test_orbax_round_trip`` pass the extra args through ``jax.jit`` as
+arguments, which a function (``value_fn``) cannot be: they need callable extras closed over instead.
+
 ``scale_by_conjugate_gradient`` alone is a plain direction (no extra args); on the zoo it runs at a
 fixed rate (6000 steps), without the line search its conjugacy assumes. The aliases get 100 zoo steps: with the
 line search they converge in tens.
@@ -51,5 +54,8 @@ ENTRIES = [
     static=("method", "restart_every"),
     lr=0.003,
     zoo_steps=6000,
+    # at a fixed rate, without the line search, CG is not a descent method: on Rosenbrock it
+    # hovers about 1e-2 (4.8e-3 after 2000 steps, 1.2e-2 after 6000)
+    zoo_tol={"rosenbrock": 3e-2},
   ),
 ]
