@@ -12,6 +12,11 @@ from . import init as init
 from . import preprocessing as preprocessing
 from . import schedules as schedules
 
+# 6a/6e summary slide: full-batch methods (conjugate gradient; L-BFGS is optax.lbfgs)
+from ._cg import ScaleByConjugateGradientState as ScaleByConjugateGradientState
+from ._cg import conjugate_gradient as conjugate_gradient
+from ._cg import scale_by_conjugate_gradient as scale_by_conjugate_gradient
+
 # 6a/6b learning-rate control
 from ._control import BoldDriverState as BoldDriverState
 from ._control import PlateauRule as PlateauRule
@@ -73,6 +78,7 @@ __all__ = [
   "ReduceOnPlateauState",
   "RmspropMomentumState",
   "ScaleByCenteredRmsState",
+  "ScaleByConjugateGradientState",
   "ScaleByDeltaBarDeltaState",
   "ScaleByFanInState",
   "ScaleByLocalGainsMomentumState",
@@ -82,6 +88,7 @@ __all__ = [
   "ScaleByRpropState",
   "ScaleByVsgdState",
   "bold_driver",
+  "conjugate_gradient",
   "data",
   "delta_bar_delta",
   "fuse_leaves",
@@ -93,6 +100,7 @@ __all__ = [
   "reduce_on_plateau",
   "rmsprop",
   "rprop",
+  "scale_by_conjugate_gradient",
   "scale_by_delta_bar_delta",
   "scale_by_fan_in",
   "scale_by_local_gains",
