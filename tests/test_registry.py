@@ -137,7 +137,9 @@ def test_constant_schedules_bit_identical(entry):
 def test_inject_hyperparams(entry):
   params = make_params()
   ref, _, _ = _steps(entry.make(), entry, params, 3)
-  injected = optax.inject_hyperparams(entry.factory, static_args=entry.static)(**entry.kwargs)
+  injected = optax.inject_hyperparams(entry.factory, static_args=entry.static_args())(
+    **entry.kwargs
+  )
   got, state, _ = _steps(injected, entry, params, 3)
   _assert_trees_equal(got, ref, exact=False)
   for name in entry.float_hyperparams():
