@@ -263,7 +263,8 @@ def test_every_public_transform_is_registered():
 
   covered = {getattr(e.factory, "__name__", "") for e in ENTRIES}
   covered |= {"fuse_leaves"} if any(e.name.startswith("fuse_leaves(") for e in ENTRIES) else set()
-  helpers = {"update_plateau"}  # not a transform: an epoch-level helper on a whole state
+  # not transforms: an epoch-level helper on a whole state, a checkpoint converter
+  helpers = {"update_plateau", "migrate_0_1_state"}
   public = {
     n
     for n in nn.__all__
