@@ -35,21 +35,21 @@ def _run(tx, theta0, grads=None, grad_fn=None, steps=None):
 G = [1.0, 1.0, 1.0, -1.0]
 
 
-def test_tv3_classical():
+def test_golden_classical():
   np.testing.assert_allclose(
     _run(nn.momentum(0.1, 0.9), 0.0, G), [-0.1, -0.29, -0.561, -0.7049], rtol=0, atol=1e-15
   )
   np.testing.assert_allclose(ref.classical(0.0, G, 0.1, 0.9), [-0.1, -0.29, -0.561, -0.7049])
 
 
-def test_tv3_nesterov():
+def test_golden_nesterov():
   want = [-0.19, -0.461, -0.8049, -0.83441]
   np.testing.assert_allclose(_run(nn.nesterov(0.1, 0.9), 0.0, G), want, atol=1e-15)
   np.testing.assert_allclose(_run(nn.momentum(0.1, 0.9, nesterov=True), 0.0, G), want, atol=1e-15)
   np.testing.assert_allclose(ref.nesterov_lookahead(0.0, G, 0.1, 0.9), want)
 
 
-def test_tv3_terminal_velocity():
+def test_terminal_velocity():
   # a tilted plane: v -> -eps*g/(1-alpha) = -1.0
   with jax.enable_x64(True):
     tx = nn.momentum(0.1, 0.9)
@@ -66,13 +66,13 @@ def _grad_quad(theta):  # f = 1/2 * 2 * theta^2
   return 2.0 * theta
 
 
-def test_tv4_cm_vs_nag():
+def test_cm_vs_nag_on_a_quadratic():
   cm = _run(nn.momentum(0.1, 0.9), 1.0, grad_fn=_grad_quad, steps=5)
   np.testing.assert_allclose(cm, [0.8, 0.46, 0.062, -0.3086, -0.58042], atol=1e-14)
   nag = _run(nn.nesterov(0.1, 0.9), 1.0, grad_fn=_grad_quad, steps=5)
   lookahead = [0.62, 0.2224, -0.108352, -0.32482304, -0.4157175808]
   np.testing.assert_allclose(nag, lookahead, atol=1e-14)
-  # the library iterate is Sutskever's look-ahead point theta + mu*v (SPEC §2.1)
+  # the library iterate is Sutskever's look-ahead point theta + mu*v (Sutskever et al. 2013, §2.1)
   sut = ref.nesterov_sutskever(1.0, lambda x: 2.0 * x, 0.1, 0.9, 5)
   np.testing.assert_allclose([s[0] for s in sut], [0.8, 0.496, 0.17792, -0.0866816, -0.259858432])
   np.testing.assert_allclose([s[1] for s in sut], lookahead, atol=1e-14)

@@ -1,4 +1,4 @@
-"""rmsprop (lecture 6e; SPEC §1.8, §1.9, §6.1, §6.4, §6.8): golden vectors, oracles, numerical
+"""rmsprop (lecture 6e; docs/lecture.md; torch, Keras and TF1 conventions): golden vectors, oracles, numerical
 safety, complex parameters, composition, bad input."""
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _run(tx, theta0, grads=None, grad_fn=None, steps=None, dtype=jnp.float64):
 G = [1.0, -2.0, 0.5, 0.0]
 LR = 0.01
 
-# TV-1: theta after each step (theta_0 = 1, lr = 0.01, decay 0.9 unless stated); every row.
-TV1 = {
+# Golden vectors: theta after each step (theta_0 = 1, lr = 0.01, decay 0.9 unless stated); every row.
+GOLDEN = {
   "torch": (
     dict(convention="torch"),
     dict(eps_in_sqrt=False),
@@ -85,18 +85,18 @@ TV1 = {
 }
 
 
-@pytest.mark.parametrize("row", list(TV1))
-def test_tv1(row):
-  kwargs, ref_kwargs, want = TV1[row]
+@pytest.mark.parametrize("row", list(GOLDEN))
+def test_golden(row):
+  kwargs, ref_kwargs, want = GOLDEN[row]
   got = _run(nn.rmsprop(LR, **kwargs), 1.0, G)
-  np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)  # the SPEC rounds to 10 digits
+  np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)  # given to 10 digits
   np.testing.assert_allclose(ref.rmsprop(1.0, G, LR, **ref_kwargs), want, rtol=0, atol=6e-10)
   np.testing.assert_allclose(got, ref.rmsprop(1.0, G, LR, **ref_kwargs), rtol=1e-14, atol=1e-15)
   assert got[3] == got[2]  # g_4 = 0 gives a zero step
 
 
 def test_bias_correction_by_schedules():
-  """TV-1 row "optax bias_correction=True": decay/eps/lr schedules express the correction."""
+  """Golden row "optax bias_correction=True": decay/eps/lr schedules express the correction."""
   rho = 0.9
   lr = lambda t: LR * jnp.sqrt(1.0 - rho ** (t + 1.0))  # noqa: E731
   eps = lambda t: 1e-8 * (1.0 - rho ** (t + 1.0))  # noqa: E731
@@ -107,7 +107,7 @@ def test_bias_correction_by_schedules():
   np.testing.assert_allclose(ref.rmsprop(1.0, G, LR, bias_correction=True), want, atol=6e-10)
 
 
-TV2 = {
+GOLDEN_MOMENTUM = {
   "centered_momentum": (
     dict(momentum=0.9, centered=True, convention="torch"),
     dict(momentum=0.9, centered=True, eps_in_sqrt=False, lr_inside=False),
@@ -136,17 +136,17 @@ TV2 = {
 }
 
 
-@pytest.mark.parametrize("row", list(TV2))
-def test_tv2(row):
-  kwargs, ref_kwargs, want = TV2[row]
+@pytest.mark.parametrize("row", list(GOLDEN_MOMENTUM))
+def test_golden_momentum(row):
+  kwargs, ref_kwargs, want = GOLDEN_MOMENTUM[row]
   got = _run(nn.rmsprop(LR, **kwargs), 1.0, G)
   np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)
   np.testing.assert_allclose(ref.rmsprop(1.0, G, LR, **ref_kwargs), want, rtol=0, atol=6e-10)
   np.testing.assert_allclose(got, ref.rmsprop(1.0, G, LR, **ref_kwargs), rtol=1e-13, atol=1e-15)
 
 
-def test_tv4b_nesterov_rmsprop_divides_the_correction_only():
-  """SPEC §1.9 / TV-4b on f = θ², lr 0.01, μ = 0.9, decay 0.9, eps 1e-8 in the sqrt."""
+def test_nesterov_rmsprop_divides_the_correction_only():
+  """Nesterov-rmsprop (slide 6e-05) on f = θ², lr 0.01, μ = 0.9, decay 0.9, eps 1e-8 in the sqrt."""
   want = [0.9399167252, 0.8720146506, 0.7968682373, 0.7165739609, 0.6330976545]
   got = _run(nn.rmsprop(0.01, momentum=0.9, nesterov=True), 1.0, grad_fn=lambda x: 2 * x, steps=5)
   np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)
@@ -158,8 +158,8 @@ def test_tv4b_nesterov_rmsprop_divides_the_correction_only():
     np.testing.assert_allclose(_run(opt, 1.0, grad_fn=lambda x: 2 * x, steps=5), got, rtol=1e-15)
 
 
-def test_tv9_torch_minibatch_example():
-  """SPEC TV-9: torch RMSprop(lr=0.01, alpha=0.9) on nine 0.1 gradients then -0.9, from 0."""
+def test_torch_minibatch_example():
+  """torch RMSprop(lr=0.01, alpha=0.9) on nine 0.1 gradients then -0.9, from 0."""
   got = _run(nn.rmsprop(0.01, 0.9, convention="torch"), 0.0, [0.1] * 9 + [-0.9])
   np.testing.assert_allclose(got[-2:], [-0.1609340611, -0.1303354814], atol=6e-10)
 
@@ -167,7 +167,7 @@ def test_tv9_torch_minibatch_example():
 @pytest.mark.parametrize("decay", [0.9, 0.99, 0.5])
 @pytest.mark.parametrize("g", [1e-3, -2.0, 250.0])
 def test_first_step_magnitude(decay, g):
-  """With n_0 = 0 and eps = 0 the first step is lr/sqrt(1 − decay) whatever |g| (SPEC §1.8)."""
+  """With n_0 = 0 and eps = 0 the first step is lr/sqrt(1 − decay) whatever |g| (lecture 6e)."""
   for kw in (dict(), dict(convention="torch"), dict(momentum=0.9), dict(convention="keras")):
     (theta,) = _run(nn.rmsprop(0.01, decay, 0.0, **kw), 0.0, [g])
     np.testing.assert_allclose(theta, -np.sign(g) * 0.01 / np.sqrt(1 - decay), rtol=1e-14)
