@@ -81,8 +81,8 @@ def scale_by_rms(
   Centered (Graves 2013) divides by the running variance :math:`\sigma^2_t = n_t - |m_t|^2`,
   :math:`m_t = \rho m_{t-1} + (1-\rho) g_t`, kept directly as
   :math:`\sigma^2_t = \rho(\sigma^2_{t-1} + (1-\rho)|g_t - m_{t-1}|^2)` so it never cancels below 0.
-  The direction is unsigned; chain a learning rate (or use :func:`rmsprop`). Same signature and,
-  in float32/float64, the same bits as ``optax.scale_by_rms``; the statistics saturate at their
+  The direction is unsigned; chain a learning rate (or use :func:`rmsprop`). Same signature as
+  ``optax.scale_by_rms`` and, in float32/float64, the same bits; the statistics saturate at their
   dtype's largest value, and a zero denominator (``eps=0``) gives a zero step. Complex gradients
   share one real mean square per parameter.
 
