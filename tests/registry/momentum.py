@@ -17,7 +17,7 @@ def E(name, factory, **kw):
   return Entry(name, factory, kw, lr=lr, zoo_steps=steps)
 
 
-_SUTSKEVER = schedules.sutskever_momentum(0.99, period=2)
+_SUTSKEVER = schedules.sutskever_momentum(0.9, period=2)  # 0.5, 0.75, ... 0.9 from step 8
 _RAMP = schedules.momentum_ramp(0.5, 0.9, transition_steps=2)
 
 ENTRIES = [

@@ -2,8 +2,8 @@
 
 Zoo settings follow from each entry's arguments: rmsprop's step is about lr in every coordinate
 whatever the curvature, so with a constant rate it ends oscillating in a band of width ~lr around
-the minimum. The zoo therefore runs 4000 steps with a small rate: 1e-3, and 1e-4 with momentum,
-whose terminal step lr/(1-mu) is 10x larger. Every entry meets the registry's default tolerances.
+the minimum. The zoo therefore runs 4000 steps with a small terminal step lr/(1-mu) = 1e-3
+(lr = 1e-3 without momentum, 1e-4 with mu = 0.9). Every entry meets the default tolerances.
 ``initial_scale`` is read once at ``init`` (documented), so it is never tried as a schedule.
 """
 
@@ -13,7 +13,7 @@ from . import E
 
 
 def _entry(name, factory, kw):
-  lr = 1e-4 if "momentum" in kw else 1e-3
+  lr = 1e-3 * (1 - kw.get("momentum", 0.0))
   return E(name, factory, kw, lr=lr, fixed=("initial_scale",), zoo_steps=4000)
 
 
