@@ -43,6 +43,9 @@ from ._gains import scale_by_delta_bar_delta as scale_by_delta_bar_delta
 from ._gains import scale_by_local_gains as scale_by_local_gains
 from ._gains import scale_by_local_gains_momentum as scale_by_local_gains_momentum
 
+# 0.1.0 -> 0.2.0
+from ._migrate import migrate_0_1_state as migrate_0_1_state
+
 # 6c momentum
 from ._momentum import ScaleByMomentumState as ScaleByMomentumState
 from ._momentum import momentum as momentum
@@ -51,10 +54,8 @@ from ._momentum import scale_by_momentum as scale_by_momentum
 from ._momentum import sgd as sgd
 
 # 6e rmsprop
-from ._rmsprop import CenteredRmspropMomentumState as CenteredRmspropMomentumState
-from ._rmsprop import RmspropMomentumState as RmspropMomentumState
-from ._rmsprop import ScaleByCenteredRmsState as ScaleByCenteredRmsState
-from ._rmsprop import ScaleByRmsState as ScaleByRmsState
+from ._rmsprop import CenteredRmsState as CenteredRmsState
+from ._rmsprop import RmsState as RmsState
 from ._rmsprop import rmsprop as rmsprop
 from ._rmsprop import scale_by_rms as scale_by_rms
 
@@ -72,19 +73,17 @@ __version__ = "0.1.0"
 
 __all__ = [
   "BoldDriverState",
-  "CenteredRmspropMomentumState",
+  "CenteredRmsState",
   "FuseLeavesState",
   "PlateauRule",
   "ReduceOnPlateauState",
-  "RmspropMomentumState",
-  "ScaleByCenteredRmsState",
+  "RmsState",
   "ScaleByConjugateGradientState",
   "ScaleByDeltaBarDeltaState",
   "ScaleByFanInState",
   "ScaleByLocalGainsMomentumState",
   "ScaleByLocalGainsState",
   "ScaleByMomentumState",
-  "ScaleByRmsState",
   "ScaleByRpropState",
   "ScaleByVsgdState",
   "bold_driver",
@@ -94,6 +93,7 @@ __all__ = [
   "fuse_leaves",
   "init",
   "local_gains",
+  "migrate_0_1_state",
   "momentum",
   "nesterov",
   "preprocessing",
@@ -114,3 +114,31 @@ __all__ = [
   "update_plateau",
   "vsgd",
 ]
+
+# Names of 0.1.0, importable for one release (0.2.x) with a DeprecationWarning.
+_DEPRECATED = {
+  "ScaleByRmsState": ("_rmsprop", "RmsState"),  # optax.ScaleByRmsState has other fields
+  "ScaleByCenteredRmsState": ("_rmsprop", "CenteredRmsState"),
+  "RmspropMomentumState": ("_migrate", "RmspropMomentumState"),  # no 0.2.0 state
+  "CenteredRmspropMomentumState": ("_migrate", "CenteredRmspropMomentumState"),  # no 0.2.0 state
+}
+
+
+def __getattr__(name: str):
+  if name in _DEPRECATED:
+    import importlib
+    import warnings
+
+    module, new = _DEPRECATED[name]
+    hint = (
+      f"use nnml_optax.{new}"
+      if module == "_rmsprop"
+      else "rmsprop's state is now a chain's tuple (see nnml_optax.migrate_0_1_state)"
+    )
+    warnings.warn(
+      f"nnml_optax.{name} is deprecated since 0.2.0 and will be removed in 0.3.0; {hint}",
+      DeprecationWarning,
+      stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"{__name__}.{module}"), new)
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from jax import lax
 
-ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], Any]
+ScalarOrSchedule = optax.ScalarOrSchedule
 
 HYPERPARAM_DTYPE = jnp.float32
 
@@ -201,7 +201,7 @@ def hyper(value: Any, dtype: Any) -> jax.Array:
 def hypers_at(count: jax.Array, *values: ScalarOrSchedule | None) -> Callable[[Any], tuple]:
   """Hyperparameters resolved at ``count`` (:func:`resolve`), as a function of a compute dtype
   that converts them (:func:`hyper`) once per dtype rather than once per leaf. ``None`` stays
-  ``None``. The tuple is what a per-leaf rule traced with :func:`trace_once` takes as an argument.
+  ``None``.
   """
   resolved = [None if v is None else resolve(v, count) for v in values]
 
@@ -256,6 +256,12 @@ def zeros_like(leaf: Any, dtype: Any = None) -> jax.Array:
 
 def full_like(leaf: Any, value: Any, dtype: Any = None) -> jax.Array:
   return jnp.full_like(leaf, value, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# XLA:CPU workarounds still imported by _rprop, _gains and _vsgd; _momentum and _rmsprop use none
+# of them. They go when those rules are rewritten as plain jnp (issue "Readable transforms").
+# ---------------------------------------------------------------------------------------------
 
 
 def clip(x: jax.Array, lo: Any = None, hi: Any = None) -> jax.Array:

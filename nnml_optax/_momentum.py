@@ -5,7 +5,7 @@ The lecture writes momentum with the learning rate inside the velocity::
     v(t) = α·v(t−1) − ε·g(t),        w(t) = w(t−1) + v(t)
 
 and Nesterov's variant ("jump first, then correct") in the reformulated look-ahead coordinates that
-torch and optax also use (SPEC §2.1): with Θ = θ + μ·v the iterate is the look-ahead point and::
+torch and optax also use (Sutskever et al. 2013, §2.1): with Θ = θ + μ·v the iterate is the look-ahead point and::
 
     v(t) = μ·v(t−1) − ε·g(Θ),        Θ ← Θ + μ·v(t) − ε·g(Θ)
 """
@@ -18,7 +18,6 @@ import jax
 import optax
 
 from . import _core
-from ._core import ScalarOrSchedule
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -30,11 +29,11 @@ class ScaleByMomentumState(NamedTuple):
   """
 
   count: jax.Array
-  velocity: Any
+  velocity: optax.Updates
 
 
 def scale_by_momentum(
-  momentum: ScalarOrSchedule = 0.9,
+  momentum: optax.ScalarOrSchedule = 0.9,
   *,
   nesterov: bool = False,
   accumulator_dtype: Any = None,
@@ -52,7 +51,7 @@ def scale_by_momentum(
 
   with :math:`b_0 = 0`. Fed the (negated, learning-rate-scaled) gradient :math:`u_t = -\epsilon g_t`,
   :math:`b_t` is the lecture's velocity :math:`v(t) = \alpha v(t-1) - \epsilon g(t)` and the
-  Nesterov output is Sutskever et al.'s NAG step in look-ahead coordinates (SPEC §2.1, TV-4).
+  Nesterov output is Sutskever et al.'s NAG step in look-ahead coordinates (their §2.1).
   The direction is unsigned, as every ``scale_by_*`` in optax: it returns a multiple of what it is
   fed. This is the same rule as ``optax.trace``; unlike ``optax.trace`` the momentum may be a
   schedule (such as :func:`nnml_optax.schedules.sutskever_momentum`) without
@@ -114,18 +113,34 @@ def scale_by_momentum(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _check_learning_rate(learning_rate: ScalarOrSchedule) -> None:
+def _check_learning_rate(learning_rate: optax.ScalarOrSchedule) -> None:
   _core.check_range("learning_rate", learning_rate, 0.0, None)
 
 
-def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformationExtraArgs:
-  r"""Plain (mini-batch) gradient descent, :math:`w \leftarrow w - \epsilon g` (lecture 6a).
+def sgd(
+  learning_rate: optax.ScalarOrSchedule,
+  momentum: optax.ScalarOrSchedule | None = None,
+  nesterov: bool = False,
+  accumulator_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Gradient descent, :math:`\Delta w = -\epsilon g` (lecture 6a), optionally with momentum.
+
+  ``optax.sgd``'s signature and numbers: with ``momentum`` it is
+  ``optax.chain(scale_by_momentum(momentum, nesterov=...), optax.scale_by_learning_rate(lr))``,
+  :math:`b_t = \mu b_{t-1} + g_t,\ \Delta w_t = -\epsilon_t b_t` (torch's and optax's form: the
+  current rate multiplies the whole buffer). The lecture's form, the rate inside the velocity, is
+  :func:`momentum`; the two differ only under a learning-rate schedule (see docs/porting.md).
 
   Args:
     learning_rate: :math:`\epsilon \ge 0`, a float or a schedule of the step count.
+    momentum, nesterov, accumulator_dtype: ``None`` (no buffer) or as in
+      :func:`scale_by_momentum`.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
+
+  Raises:
+    ValueError: ``learning_rate`` or ``momentum`` out of range, or ``nesterov`` without momentum.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
@@ -140,12 +155,20 @@ def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformationExtraArg
     Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6a, 2012.
   """
   _check_learning_rate(learning_rate)
-  return optax.chain(optax.scale_by_learning_rate(learning_rate))
+  _core.check_bool("nesterov", nesterov)
+  lr = optax.scale_by_learning_rate(learning_rate)
+  if momentum is None:
+    if nesterov:
+      raise ValueError("nesterov=True needs momentum (a float in [0, 1) or a schedule); got None")
+    _core.check_dtype("accumulator_dtype", accumulator_dtype)
+    return optax.chain(lr)
+  mom = scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+  return optax.chain(mom, lr)
 
 
 def momentum(
-  learning_rate: ScalarOrSchedule,
-  momentum: ScalarOrSchedule = 0.9,
+  learning_rate: optax.ScalarOrSchedule,
+  momentum: optax.ScalarOrSchedule = 0.9,
   *,
   nesterov: bool = False,
   accumulator_dtype: Any = None,
@@ -158,13 +181,13 @@ def momentum(
     \Delta w_t = \begin{cases} \mu_t v_t - \epsilon_t g_t & \text{nesterov} \\ v_t & \text{otherwise}
     \end{cases}
 
-  The learning rate sits *inside* the velocity, as on the slide (SPEC §0). For a constant
-  :math:`\epsilon` this equals ``optax.sgd(lr, momentum)`` and ``torch.optim.SGD`` (TV-3). With a
+  The learning rate sits *inside* the velocity, as on the slide (6c). For a constant
+  :math:`\epsilon` this equals ``optax.sgd(lr, momentum)`` and ``torch.optim.SGD``. With a
   scheduled :math:`\epsilon` it differs from both: they accumulate raw gradients and multiply the
   whole buffer by the current rate, so lowering the rate also shrinks the velocity gathered at the
   old rate at once; here each gradient keeps the rate it was taken with and the velocity decays
   smoothly. Nesterov returns the look-ahead iterate :math:`\Theta = \theta + \mu v`
-  (torch/optax convention; TV-4).
+  (torch/optax convention).
 
   Args:
     learning_rate: :math:`\epsilon \ge 0`, a float or a schedule.
@@ -185,7 +208,7 @@ def momentum(
     >>> for _ in range(2):
     ...   updates, state = tx.update(jax.grad(f)(w), state)
     ...   w = optax.apply_updates(w, updates)
-    >>> print(w.round(4))  # TV-4: 0.8, 0.46
+    >>> print(w.round(4))  # 0.8, then 0.46
     [0.46]
 
   References:
@@ -200,8 +223,8 @@ def momentum(
 
 
 def nesterov(
-  learning_rate: ScalarOrSchedule,
-  momentum: ScalarOrSchedule = 0.9,
+  learning_rate: optax.ScalarOrSchedule,
+  momentum: optax.ScalarOrSchedule = 0.9,
   *,
   accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -233,7 +256,7 @@ def nesterov(
     >>> for _ in range(2):
     ...   updates, state = tx.update(jax.grad(f)(w), state)
     ...   w = optax.apply_updates(w, updates)
-    >>> print(w.round(4))  # TV-4 look-ahead points: 0.62, 0.2224
+    >>> print(w.round(4))  # look-ahead points: 0.62, then 0.2224
     [0.2224]
 
   References:

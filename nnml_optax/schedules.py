@@ -83,7 +83,7 @@ def sutskever_momentum(
     \mu_t = \min\!\left(1 - 2^{-1-\log_2(\lfloor t/P \rfloor + 1)},\ \mu_{\max}\right)
           = \min\!\left(1 - \frac{1}{2(\lfloor t/P \rfloor + 1)},\ \mu_{\max}\right)
 
-  with :math:`P = 250` in the paper and :math:`t` counted from 0 at the first update (SPEC §0):
+  with :math:`P = 250` in the paper and :math:`t` counted from 0 at the first update:
   0.5 for :math:`t < 250`, 0.75, 0.8333, 0.875, then 0.9 from :math:`t = 1000`, 0.99 from 12250, ...
   It blends Nesterov's :math:`1 - 3/(t+5)` for non-strongly-convex problems with a constant
   momentum for strongly convex ones. When ``total_steps`` is given, the last ``final_steps``

@@ -137,7 +137,9 @@ def test_constant_schedules_bit_identical(entry):
 def test_inject_hyperparams(entry):
   params = make_params()
   ref, _, _ = _steps(entry.make(), entry, params, 3)
-  injected = optax.inject_hyperparams(entry.factory, static_args=entry.static)(**entry.kwargs)
+  injected = optax.inject_hyperparams(entry.factory, static_args=entry.static_args())(
+    **entry.kwargs
+  )
   got, state, _ = _steps(injected, entry, params, 3)
   _assert_trees_equal(got, ref, exact=False)
   for name in entry.float_hyperparams():
@@ -261,7 +263,8 @@ def test_every_public_transform_is_registered():
 
   covered = {getattr(e.factory, "__name__", "") for e in ENTRIES}
   covered |= {"fuse_leaves"} if any(e.name.startswith("fuse_leaves(") for e in ENTRIES) else set()
-  helpers = {"update_plateau"}  # not a transform: an epoch-level helper on a whole state
+  # not transforms: an epoch-level helper on a whole state, a checkpoint converter
+  helpers = {"update_plateau", "migrate_0_1_state"}
   public = {
     n
     for n in nn.__all__

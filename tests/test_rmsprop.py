@@ -1,4 +1,4 @@
-"""rmsprop (lecture 6e; SPEC §1.8, §1.9, §6.1, §6.4, §6.8): golden vectors, oracles, numerical
+"""rmsprop (lecture 6e; docs/lecture.md; torch, Keras and TF1 conventions): golden vectors, oracles, numerical
 safety, complex parameters, composition, bad input."""
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _run(tx, theta0, grads=None, grad_fn=None, steps=None, dtype=jnp.float64):
 G = [1.0, -2.0, 0.5, 0.0]
 LR = 0.01
 
-# TV-1: theta after each step (theta_0 = 1, lr = 0.01, decay 0.9 unless stated); every row.
-TV1 = {
+# Golden vectors: theta after each step (theta_0 = 1, lr = 0.01, decay 0.9 unless stated); every row.
+GOLDEN = {
   "torch": (
     dict(convention="torch"),
     dict(eps_in_sqrt=False),
@@ -85,18 +85,18 @@ TV1 = {
 }
 
 
-@pytest.mark.parametrize("row", list(TV1))
-def test_tv1(row):
-  kwargs, ref_kwargs, want = TV1[row]
+@pytest.mark.parametrize("row", list(GOLDEN))
+def test_golden(row):
+  kwargs, ref_kwargs, want = GOLDEN[row]
   got = _run(nn.rmsprop(LR, **kwargs), 1.0, G)
-  np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)  # the SPEC rounds to 10 digits
+  np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)  # given to 10 digits
   np.testing.assert_allclose(ref.rmsprop(1.0, G, LR, **ref_kwargs), want, rtol=0, atol=6e-10)
   np.testing.assert_allclose(got, ref.rmsprop(1.0, G, LR, **ref_kwargs), rtol=1e-14, atol=1e-15)
   assert got[3] == got[2]  # g_4 = 0 gives a zero step
 
 
 def test_bias_correction_by_schedules():
-  """TV-1 row "optax bias_correction=True": decay/eps/lr schedules express the correction."""
+  """Golden row "optax bias_correction=True": decay/eps/lr schedules express the correction."""
   rho = 0.9
   lr = lambda t: LR * jnp.sqrt(1.0 - rho ** (t + 1.0))  # noqa: E731
   eps = lambda t: 1e-8 * (1.0 - rho ** (t + 1.0))  # noqa: E731
@@ -107,7 +107,7 @@ def test_bias_correction_by_schedules():
   np.testing.assert_allclose(ref.rmsprop(1.0, G, LR, bias_correction=True), want, atol=6e-10)
 
 
-TV2 = {
+GOLDEN_MOMENTUM = {
   "centered_momentum": (
     dict(momentum=0.9, centered=True, convention="torch"),
     dict(momentum=0.9, centered=True, eps_in_sqrt=False, lr_inside=False),
@@ -136,17 +136,17 @@ TV2 = {
 }
 
 
-@pytest.mark.parametrize("row", list(TV2))
-def test_tv2(row):
-  kwargs, ref_kwargs, want = TV2[row]
+@pytest.mark.parametrize("row", list(GOLDEN_MOMENTUM))
+def test_golden_momentum(row):
+  kwargs, ref_kwargs, want = GOLDEN_MOMENTUM[row]
   got = _run(nn.rmsprop(LR, **kwargs), 1.0, G)
   np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)
   np.testing.assert_allclose(ref.rmsprop(1.0, G, LR, **ref_kwargs), want, rtol=0, atol=6e-10)
   np.testing.assert_allclose(got, ref.rmsprop(1.0, G, LR, **ref_kwargs), rtol=1e-13, atol=1e-15)
 
 
-def test_tv4b_nesterov_rmsprop_divides_the_correction_only():
-  """SPEC §1.9 / TV-4b on f = θ², lr 0.01, μ = 0.9, decay 0.9, eps 1e-8 in the sqrt."""
+def test_nesterov_rmsprop_divides_the_correction_only():
+  """Nesterov-rmsprop (slide 6e-05) on f = θ², lr 0.01, μ = 0.9, decay 0.9, eps 1e-8 in the sqrt."""
   want = [0.9399167252, 0.8720146506, 0.7968682373, 0.7165739609, 0.6330976545]
   got = _run(nn.rmsprop(0.01, momentum=0.9, nesterov=True), 1.0, grad_fn=lambda x: 2 * x, steps=5)
   np.testing.assert_allclose(got, want, rtol=0, atol=6e-10)
@@ -158,8 +158,8 @@ def test_tv4b_nesterov_rmsprop_divides_the_correction_only():
     np.testing.assert_allclose(_run(opt, 1.0, grad_fn=lambda x: 2 * x, steps=5), got, rtol=1e-15)
 
 
-def test_tv9_torch_minibatch_example():
-  """SPEC TV-9: torch RMSprop(lr=0.01, alpha=0.9) on nine 0.1 gradients then -0.9, from 0."""
+def test_torch_minibatch_example():
+  """torch RMSprop(lr=0.01, alpha=0.9) on nine 0.1 gradients then -0.9, from 0."""
   got = _run(nn.rmsprop(0.01, 0.9, convention="torch"), 0.0, [0.1] * 9 + [-0.9])
   np.testing.assert_allclose(got[-2:], [-0.1609340611, -0.1303354814], atol=6e-10)
 
@@ -167,7 +167,7 @@ def test_tv9_torch_minibatch_example():
 @pytest.mark.parametrize("decay", [0.9, 0.99, 0.5])
 @pytest.mark.parametrize("g", [1e-3, -2.0, 250.0])
 def test_first_step_magnitude(decay, g):
-  """With n_0 = 0 and eps = 0 the first step is lr/sqrt(1 − decay) whatever |g| (SPEC §1.8)."""
+  """With n_0 = 0 and eps = 0 the first step is lr/sqrt(1 − decay) whatever |g| (lecture 6e)."""
   for kw in (dict(), dict(convention="torch"), dict(momentum=0.9), dict(convention="keras")):
     (theta,) = _run(nn.rmsprop(0.01, decay, 0.0, **kw), 0.0, [g])
     np.testing.assert_allclose(theta, -np.sign(g) * 0.01 / np.sqrt(1 - decay), rtol=1e-14)
@@ -670,17 +670,96 @@ def test_state_bytes_per_parameter(factory, nbytes):
 def test_state_fields_and_accumulator_dtype():
   p = {"w": jnp.zeros((3,), jnp.bfloat16), "z": jnp.zeros((2,), jnp.complex64)}
   s = nn.scale_by_rms(accumulator_dtype=jnp.float32).init(p)
-  assert isinstance(s, nn.ScaleByRmsState)
+  assert isinstance(s, nn.RmsState)
   assert s.mean_square["w"].dtype == jnp.float32 and s.mean_square["z"].dtype == jnp.float32
-  s = nn.rmsprop(0.1, centered=True, momentum=0.9).init(p)[0]
-  assert isinstance(s, nn.CenteredRmspropMomentumState)
-  assert s.variance["w"].dtype == jnp.bfloat16 and s.variance["z"].dtype == jnp.float32
-  assert s.mean_grad["z"].dtype == jnp.complex64 and s.momentum_buffer["z"].dtype == jnp.complex64
-  assert isinstance(nn.rmsprop(0.1, momentum=0.9).init(p)[0], nn.RmspropMomentumState)
-  assert isinstance(nn.scale_by_rms(centered=True).init(p), nn.ScaleByCenteredRmsState)
+  rms, _, mom = nn.rmsprop(0.1, centered=True, momentum=0.9).init(p)
+  assert isinstance(rms, nn.CenteredRmsState) and isinstance(mom, nn.ScaleByMomentumState)
+  assert rms.variance["w"].dtype == jnp.bfloat16 and rms.variance["z"].dtype == jnp.float32
+  assert rms.mean_grad["z"].dtype == jnp.complex64 and mom.velocity["z"].dtype == jnp.complex64
+  assert isinstance(nn.scale_by_rms(centered=True).init(p), nn.CenteredRmsState)
   np.testing.assert_array_equal(
     optax.tree.get(nn.rmsprop(0.1, convention="tf1").init(p), "mean_square")["w"], np.ones(3)
   )
+
+
+def test_rmsprop_is_a_chain_of_its_public_parts():
+  """The lecture/Keras/TF1 form is chain(rms, lr, momentum), torch's chain(rms, momentum, lr)."""
+  lr = optax.exponential_decay(0.01, 2, 0.5)
+  rms = lambda: nn.scale_by_rms(0.9, 1e-8, eps_in_sqrt=False, centered=True)  # noqa: E731
+  mom, step = lambda: nn.scale_by_momentum(0.9), lambda: optax.scale_by_learning_rate(lr)
+  cases = [
+    (nn.rmsprop(lr, eps_in_sqrt=False, centered=True, momentum=0.9), (rms(), step(), mom())),
+    (nn.rmsprop(lr, centered=True, momentum=0.9, convention="torch"), (rms(), mom(), step())),
+  ]
+  for tx, parts in cases:
+    a, _ = _pytree_run(tx, _params())
+    b, _ = _pytree_run(optax.chain(*parts), _params())
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_deprecated_state_names_still_import():
+  for old, new in [
+    ("ScaleByRmsState", nn.RmsState),
+    ("ScaleByCenteredRmsState", nn.CenteredRmsState),
+  ]:
+    with pytest.warns(DeprecationWarning, match=old):
+      assert getattr(nn, old) is new
+  for old in ("RmspropMomentumState", "CenteredRmspropMomentumState"):
+    with pytest.warns(DeprecationWarning, match="migrate_0_1_state"):
+      assert getattr(nn, old).__name__ == old
+  with pytest.raises(AttributeError):
+    nn.NoSuchState
+
+
+# optax.rmsprop(learning_rate, decay, eps, initial_scale, eps_in_sqrt, centered, momentum,
+# nesterov, bias_correction): each call works unchanged here and gives the same numbers.
+OPTAX_RMSPROP_CALLS = {
+  "lr": ((0.01,), {}),
+  "decay_eps": ((0.01, 0.95, 1e-6), {}),
+  "initial_scale": ((0.01, 0.9, 1e-8, 0.5), {}),
+  "eps_outside": ((0.01, 0.9, 1e-8, 0.0, False), {}),
+  "centered": ((0.01, 0.9, 1e-8, 0.0, True, True), {}),
+  "momentum": ((0.01, 0.9, 1e-8, 0.0, True, False, 0.9), {}),
+  "nesterov": ((0.01, 0.9, 1e-8, 0.0, True, False, 0.9, True), {}),
+  "all_positional": ((0.01, 0.9, 1e-3, 0.0, False, False, 0.9, True, True), {}),
+  "bias_correction": ((0.01,), dict(bias_correction=True)),
+  "bias_correction_momentum": ((0.01,), dict(decay=0.99, momentum=0.9, bias_correction=True)),
+  "keywords": (
+    (),
+    dict(
+      learning_rate=optax.exponential_decay(0.01, 2, 0.5),
+      decay=0.9,
+      eps=1e-7,
+      initial_scale=0.1,
+      eps_in_sqrt=True,
+      centered=True,
+      momentum=0.5,
+      nesterov=False,
+      bias_correction=True,
+    ),
+  ),
+}
+
+
+def test_signature_is_optax_rmsprop_s():
+  import inspect
+
+  theirs = inspect.signature(optax.rmsprop).parameters
+  ours = list(inspect.signature(nn.rmsprop).parameters.values())[: len(theirs)]
+  assert [(p.name, p.kind) for p in ours] == [(p.name, p.kind) for p in theirs.values()]
+  # None: the convention's value, which for convention=None is optax's default
+  differ = {p.name for p in ours if p.default != theirs[p.name].default}
+  assert differ == {"initial_scale", "eps_in_sqrt"}
+
+
+@pytest.mark.parametrize("call", list(OPTAX_RMSPROP_CALLS))
+def test_optax_rmsprop_calls_work_unchanged(call):
+  args, kwargs = OPTAX_RMSPROP_CALLS[call]
+  ours, _ = _pytree_run(nn.rmsprop(*args, **kwargs), _params())
+  theirs, _ = _pytree_run(optax.rmsprop(*args, **kwargs), _params())
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-9)
 
 
 def test_decay_and_eps_schedules_match_reference():

@@ -1,14 +1,14 @@
 """Every registry entry on parameters sharded over 8 fake CPU devices (tests/conftest.py sets
 ``--xla_force_host_platform_device_count=8`` before jax starts).
 
-Checks that ``init`` creates each state leaf that mirrors a parameter with that parameter's sharding
-(no gather onto one device) and that sharded updates equal unsharded ones.
+Checks that ``init`` creates each state array that mirrors a parameter with that parameter's
+sharding, and every other state array replicated (no gather onto one device), that the state keeps
+that placement over steps, and that sharded updates equal unsharded ones.
 """
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -33,28 +33,28 @@ def _shard(tree, mesh):
   return {k: jax.device_put(v, NamedSharding(mesh, SPECS[k])) for k, v in tree.items()}
 
 
-def _mirrors(state, params):
-  """Yields (state_leaf, param_leaf) for every subtree of ``state`` shaped like ``params``."""
-  pdef = jax.tree.structure(params)
-  pleaves = jax.tree.leaves(params)
+def _check_placement(name, state, params) -> int:
+  """Asserts where ``init`` put each state array; returns how many mirror a partitioned parameter.
 
-  def visit(node):
-    try:
-      if jax.tree.structure(node) == pdef:
-        leaves = jax.tree.leaves(node)
-        if all(jnp.shape(a) == jnp.shape(b) for a, b in zip(leaves, pleaves, strict=True)):
-          yield from zip(leaves, pleaves, strict=True)
-          return
-    except Exception:
-      pass
-    if isinstance(node, tuple | list):
-      for child in node:
-        yield from visit(child)
-    elif isinstance(node, dict):
-      for child in node.values():
-        yield from visit(child)
-
-  yield from visit(state)
+  A state array with the shape of a partitioned parameter (here ``w`` and ``k``, whose shapes no
+  other array has) mirrors it and must have its sharding; every other array (a scalar, or a
+  ``fuse_leaves`` buffer of the replicated leaves) must be replicated, never gathered onto one
+  device. Each partitioned parameter must be mirrored the same number of times.
+  """
+  partitioned = {p.shape: p for p in jax.tree.leaves(params) if not p.sharding.is_fully_replicated}
+  mirrored = dict.fromkeys(partitioned, 0)
+  for leaf in jax.tree.leaves(state):
+    p = partitioned.get(leaf.shape)
+    if p is not None:
+      mirrored[leaf.shape] += 1
+      assert leaf.sharding.is_equivalent_to(p.sharding, p.ndim), (
+        f"{name}: state array {leaf.shape} has {leaf.sharding}, its parameter {p.sharding}"
+      )
+    elif leaf.ndim > 0:
+      assert leaf.sharding.is_fully_replicated, f"{name}: {leaf.shape} has {leaf.sharding}"
+  counts = set(mirrored.values())
+  assert len(counts) == 1, f"{name}: partitioned parameters mirrored {mirrored} times"
+  return counts.pop()
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
@@ -64,12 +64,11 @@ def test_sharded_equals_unsharded(entry: Entry, mesh):
   tx = entry.make()
 
   state = tx.init(sparams)
-  found = 0
-  for s_leaf, p_leaf in _mirrors(state, sparams):
-    found += 1
-    assert s_leaf.sharding.is_equivalent_to(p_leaf.sharding, p_leaf.ndim), (
-      f"{entry.name}: state leaf {s_leaf.shape} has {s_leaf.sharding}, param has {p_leaf.sharding}"
-    )
+  # as many mirrors as the unsharded state has numbers per parameter number (in arrays; with
+  # fuse_leaves in its buffers); rounded: the scalar parameter's state is a scalar unless fused
+  size = sum(x.size for x in jax.tree.leaves(params))
+  per_param = sum(x.size for x in jax.tree.leaves(tx.init(params)) if x.ndim > 0) / size
+  assert _check_placement(entry.name, state, sparams) == round(per_param)
 
   def step(params, state):
     u, state = tx.update(grads_of(params), state, params, **entry.extras(loss, params))
@@ -85,4 +84,13 @@ def test_sharded_equals_unsharded(entry: Entry, mesh):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
   for k, spec in SPECS.items():
     assert p_sh[k].sharding.is_equivalent_to(NamedSharding(mesh, spec), p_sh[k].ndim)
-  del found
+  _check_placement(entry.name, s_sh, p_sh)  # and the same placement after three steps
+
+
+def test_placement_check_catches_a_gathered_state(mesh):
+  """The check above fails on a state that gathers a partitioned parameter onto one device."""
+  sparams = _shard(make_params(), mesh)
+  gathered = {k: jax.device_put(v, jax.devices()[0]) for k, v in sparams.items()}
+  with pytest.raises(AssertionError):
+    _check_placement("gathered", (gathered,), sparams)
+  assert _check_placement("params", (sparams, sparams), sparams) == 2

@@ -1,10 +1,10 @@
-"""Float64 numpy references for momentum (SPEC §1.3, §2.1)."""
+"""Float64 numpy references for momentum (lecture 6c; Sutskever et al. 2013, §2.1)."""
 
 import numpy as np
 
 
 def classical(theta0, grads_or_fn, lr, mu, steps=None):
-  """Classical momentum, SPEC §1.3 / §2.1 (CM): v = mu*v - lr*g(theta); theta += v.
+  """Classical momentum, lecture 6c / Sutskever et al. 2013 (CM): v = mu*v - lr*g(theta); theta += v.
 
   ``grads_or_fn`` is a sequence of gradients or a function theta -> gradient; ``mu`` a float or a
   function of the step t (counted from 0). Returns the list of iterates theta_1..theta_n.
@@ -21,7 +21,7 @@ def classical(theta0, grads_or_fn, lr, mu, steps=None):
 
 
 def nesterov_sutskever(theta0, grad_fn, lr, mu, steps):
-  """NAG in Sutskever's form, SPEC §2.1: v = mu*v - lr*g(theta + mu*v); theta += v.
+  """NAG in Sutskever's form, Sutskever et al. 2013, §2.1: v = mu*v - lr*g(theta + mu*v); theta += v.
 
   Returns (theta_t, look-ahead theta_t + mu*v_t) for t = 1..steps.
   """
@@ -34,7 +34,7 @@ def nesterov_sutskever(theta0, grad_fn, lr, mu, steps):
 
 
 def nesterov_lookahead(theta0, grads_or_fn, lr, mu, steps=None):
-  """Reformulated NAG (SPEC §2.1, torch/optax): b = mu*b + g(Θ); Θ -= lr*(g + mu*b)."""
+  """Reformulated NAG (Sutskever et al. 2013, §2.1; torch/optax): b = mu*b + g(Θ); Θ -= lr*(g + mu*b)."""
   big, b, out = np.float64(theta0), 0.0, []
   n = steps if callable(grads_or_fn) else len(grads_or_fn)
   for t in range(n):
@@ -46,5 +46,5 @@ def nesterov_lookahead(theta0, grads_or_fn, lr, mu, steps=None):
 
 
 def sutskever_mu(t, mu_max, period=250):
-  """SPEC §2.3, Eq. 5."""
+  """Sutskever et al. 2013, Eq. 5."""
   return min(1.0 - 2.0 ** (-1.0 - np.log2(t // period + 1)), mu_max)

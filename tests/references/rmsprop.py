@@ -1,6 +1,6 @@
-"""Float64 numpy references for rmsprop (SPEC §1.8, §1.9, §6.1, §6.4, §6.8).
+"""Float64 numpy references for rmsprop (lecture 6e; torch, Keras and TF1 documentation).
 
-Written from the equations in SPEC.md, independently of nnml_optax; scalars or numpy arrays.
+Written from the papers' and frameworks' equations, independently of nnml_optax; scalars or numpy arrays.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def rmsprop(
 ):
   """rmsprop, every variant; returns the iterates theta_1..theta_n.
 
-  * mean square (SPEC §1.8, §6.4): n = decay*n + (1-decay)*|g|^2, n_0 = initial_scale;
+  * mean square (lecture 6e; torch/Keras docs): n = decay*n + (1-decay)*|g|^2, n_0 = initial_scale;
     bias_correction (optax): n_hat = n / (1 - decay^t);
   * centered (§6.1, §6.4, §6.8): m = decay*m + (1-decay)*g, sigma^2 = n_hat - |m|^2;
   * denominator: sqrt(sigma^2 + eps) if eps_in_sqrt (optax, Keras, TF1) else sqrt(sigma^2) + eps
@@ -73,7 +73,7 @@ def rmsprop(
 
 
 def nesterov_rmsprop_sutskever(theta0, grad_fn, lr, mu, decay=0.9, eps=1e-8, steps=5):
-  """Nesterov-rmsprop in Sutskever's form, SPEC §1.9 (the slide's sentence formalised):
+  """Nesterov-rmsprop in Sutskever's form, slide 6e-05 (the slide's sentence formalised):
 
       x = theta + mu*v;  g = grad(x);  MS = decay*MS + (1-decay)*g^2;
       v = mu*v - lr*g/sqrt(MS + eps);  theta += v

@@ -6,9 +6,12 @@ Each technique has a module in this package (``tests/registry/<technique>.py``) 
 
 One line, e.g.::
 
-    E("momentum", nnml_optax.momentum, dict(learning_rate=0.05, momentum=0.9)),
+    E("momentum", nnml_optax.momentum, dict(learning_rate=0.05, momentum=0.9), lr=0.001),
     E("scale_by_rms", nnml_optax.scale_by_rms, dict(decay=0.9), lr=0.01),      # a direction
     E("rprop+", nnml_optax.rprop, dict(learning_rate=0.01, variant="irprop+"), extra=VALUE),
+
+The zoo runs the entry itself (``make``), with ``lr`` as its learning rate: passed as
+``learning_rate`` to an alias, chained after a direction.
 
 Fields of :class:`Entry`:
   name: unique test id.
@@ -16,10 +19,13 @@ Fields of :class:`Entry`:
   kwargs: the arguments used everywhere; every ``float`` among them is also tried as a schedule and
     under ``optax.inject_hyperparams`` (unless listed in ``fixed``).
   extra: ``(loss_fn, params) -> dict`` of extra ``update`` arguments (``VALUE``, ``GRAD_FN``, ...).
-  lr: for ``scale_by_*`` directions, the learning rate chained after it for the zoo.
-  static: kwargs that ``inject_hyperparams`` must treat as static (ints, strings...).
+  lr: the zoo's learning rate: for a ``scale_by_*`` direction the rate chained after it, for an
+    alias its ``learning_rate`` there.
+  static: kwargs that ``inject_hyperparams`` must treat as static (ints...); bool and str kwargs
+    are static without being listed.
   fixed: float kwargs that are documented as read once (not schedulable).
-  zoo: ``() -> GradientTransformation`` to run on the zoo instead of the default.
+  zoo: ``() -> GradientTransformation`` to run on the zoo instead of the entry (for wrappers whose
+    zoo settings cannot be expressed by ``lr``).
   zoo_steps: steps on each zoo problem.
   zoo_tol: overrides of the per-problem tolerance (``{"rosenbrock": 1e-2}``), documented in a comment.
 """
@@ -54,11 +60,16 @@ class Entry:
   def make(self, **overrides) -> optax.GradientTransformation:
     return self.factory(**{**self.kwargs, **overrides})
 
+  def static_args(self) -> tuple[str, ...]:
+    """``static`` plus every bool and str kwarg (``inject_hyperparams`` would trace a bool)."""
+    flags = [k for k, v in self.kwargs.items() if isinstance(v, bool | str)]
+    return (*self.static, *(k for k in flags if k not in self.static))
+
   def float_hyperparams(self) -> list[str]:
     return [
       k
       for k, v in self.kwargs.items()
-      if isinstance(v, float) and k not in self.fixed and k not in self.static
+      if isinstance(v, float) and k not in self.fixed and k not in self.static_args()
     ]
 
   def extras(self, loss_fn, params) -> dict:
@@ -67,10 +78,11 @@ class Entry:
   def zoo_optimizer(self) -> optax.GradientTransformation:
     if self.zoo is not None:
       return self.zoo()
-    tx = self.make()
-    if self.lr is not None:
-      return optax.chain(tx, optax.scale_by_learning_rate(self.lr))
-    return tx
+    if self.lr is None:
+      return self.make()
+    if getattr(self.factory, "__name__", "").startswith("scale_by_"):  # a direction
+      return optax.chain(self.make(), optax.scale_by_learning_rate(self.lr))
+    return self.make(learning_rate=self.lr)
 
   def __repr__(self) -> str:  # short pytest ids
     return self.name
