@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 
 
 def test_compare_all_methods(tmp_path, capsys):
-  from nnml_optax import _compare
+  from nnml_optax.cli import _compare
 
   rc = cli.main(["compare", "--steps", "6", "--eval-every", "3", "--out", str(tmp_path), "--quiet"])
   assert rc == 0
@@ -105,7 +105,7 @@ def test_demos(name, steps, tmp_path, capsys):
 
 
 def test_whitening_demo_numbers(tmp_path):
-  from nnml_optax import _demos
+  from nnml_optax.cli import _demos
 
   numbers = _demos.whitening(tmp_path)
   assert numbers["raw (101,101)->2, (101,99)->0"] > 1e4
@@ -114,7 +114,7 @@ def test_whitening_demo_numbers(tmp_path):
 
 
 def test_rprop_minibatch_demo_numbers(tmp_path):
-  from nnml_optax import _demos
+  from nnml_optax.cli import _demos
 
   numbers = _demos.rprop_minibatch(tmp_path, steps=10)
   assert abs(numbers["SGD lr=0.1"]) < 1e-6
