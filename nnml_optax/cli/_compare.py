@@ -1,100 +1,100 @@
-"""The lecture's methods racing each other on one Flax NNX MLP (the library part of
-``nnml-optax compare``; the CLI in :mod:`nnml_optax.cli` only parses arguments and prints).
+"""The race behind ``nnml-optax compare``: the contestants, the problems, the table and the figure.
 
-Uses only the public API of nnml_optax plus flax (and matplotlib for the figure), both from the
-``examples`` extra.
+Every method is tuned the same way (``_tune.tune``: a grid of learning rates, and of the plateau /
+driver settings where they apply, x seeds, one vmapped run) for the same budget in examples seen.
+Uses only the public API of nnml_optax, plus flax and matplotlib (the ``examples`` extra).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 import nnml_optax as nn
 
-
-@dataclasses.dataclass(frozen=True)
-class Method:
-  """One contestant: how to build its optimizer and how to feed it."""
-
-  name: str
-  help: str
-  make: Callable[[int, int], optax.GradientTransformation]  # (total steps, steps per epoch) -> tx
-  full_batch: bool = False
-  value: bool = False  # update(..., value=loss)
-  grad_fn: bool = False  # update(..., grad_fn=...)
-  plateau: bool = False  # nn.update_plateau(state, validation loss) once per epoch
+from ._tune import Method, Problem, at_edge, to_target
 
 
 def _methods() -> dict[str, Method]:
+  lr = lambda *v: {"lr": v}  # noqa: E731
   ms = [
-    Method("sgd", "mini-batch SGD, lr 0.1", lambda n, e: nn.sgd(0.1)),
+    Method("sgd", "mini-batch SGD", lambda h, n: nn.sgd(h["lr"]), lr(0.3, 1.0, 3.0, 10.0, 30.0)),
     Method(
       "momentum",
-      "classical momentum, lr 0.05, momentum ramped 0.5 -> 0.9 over the first 20% of steps",
-      lambda n, e: nn.momentum(
-        0.05, nn.schedules.momentum_ramp(0.5, 0.9, transition_steps=max(1, n // 5))
+      "classical momentum, ramped 0.5 -> 0.9 over the first 20% of updates",
+      lambda h, n: nn.momentum(
+        h["lr"], nn.schedules.momentum_ramp(0.5, 0.9, transition_steps=max(1, n // 5))
       ),
+      lr(0.1, 0.3, 1.0, 3.0, 10.0),
     ),
     Method(
       "nesterov",
-      "Nesterov, lr 0.05, Sutskever's schedule mu_max=0.99 (period n/20), final 10% at 0.9",
-      lambda n, e: nn.nesterov(
-        0.05,
+      "Nesterov, Sutskever's schedule mu_max 0.99 (period n/20), final 10% of updates at 0.9",
+      lambda h, n: nn.nesterov(
+        h["lr"],
         nn.schedules.sutskever_momentum(
           0.99, period=max(1, n // 20), total_steps=n, final_steps=n // 10
         ),
       ),
+      lr(0.1, 0.3, 1.0, 3.0, 10.0),
     ),
     Method(
       "local_gains",
-      "full batch, lr 0.5, Hinton's gains (+0.05, x0.95, [0.1, 10])",
-      lambda n, e: nn.local_gains(0.5),
+      "full batch, Hinton's gains (+0.05, x0.95, [0.1, 10])",
+      lambda h, n: nn.local_gains(h["lr"]),
+      lr(0.3, 1.0, 3.0, 10.0, 30.0),
       full_batch=True,
     ),
     Method(
       "local_gains_momentum",
-      "full batch, lr 0.3, gains with momentum 0.9 (Jacobs: a gain grows while g opposes v)",
-      lambda n, e: nn.local_gains(0.3, momentum=0.9),
+      "full batch, gains with momentum 0.9 (Jacobs: a gain grows while g opposes v)",
+      lambda h, n: nn.local_gains(h["lr"], momentum=0.9),
+      lr(0.03, 0.1, 0.3, 1.0, 3.0),
       full_batch=True,
     ),
     Method(
       "irprop-",
-      "full batch iRprop- (torch's Rprop), initial step 0.01",
-      lambda n, e: nn.rprop(0.01, variant="irprop-"),
+      "full batch iRprop- (torch's Rprop); lr = initial step",
+      lambda h, n: nn.rprop(h["lr"], variant="irprop-"),
+      lr(0.003, 0.01, 0.03, 0.1, 0.3),
       full_batch=True,
     ),
-    Method("rmsprop", "rmsprop, lr 0.002, decay 0.9", lambda n, e: nn.rmsprop(0.002)),
+    Method(
+      "rmsprop",
+      "rmsprop, decay 0.9",
+      lambda h, n: nn.rmsprop(h["lr"]),
+      lr(0.001, 0.003, 0.01, 0.03, 0.1),
+    ),
     Method(
       "rmsprop_nesterov",
-      "rmsprop + Nesterov (RMS divides the correction), lr 0.001, momentum 0.9",
-      lambda n, e: nn.rmsprop(0.001, momentum=0.9, nesterov=True),
+      "rmsprop + Nesterov momentum 0.9 (RMS divides the correction)",
+      lambda h, n: nn.rmsprop(h["lr"], momentum=0.9, nesterov=True),
+      lr(0.0003, 0.001, 0.003, 0.01, 0.03),
     ),
     Method(
       "vsgd",
       "vSGD-fd: no learning rate to tune (finite-difference curvature on the same batch)",
-      lambda n, e: nn.vsgd(),
-      grad_fn=True,
+      lambda h, n: nn.vsgd(h["lr"]),
+      lr(1.0),
+      extra_args=("grad_fn",),
     ),
     Method(
       "bold_driver",
-      "full batch gradient descent, lr 0.5, with the bold driver (x1.1 / x0.5 and undo)",
-      lambda n, e: optax.chain(nn.sgd(0.5), nn.bold_driver()),
+      "full batch gradient descent with the bold driver (x increase / x0.5 and undo)",
+      lambda h, n: optax.chain(nn.sgd(h["lr"]), nn.bold_driver(h["increase"])),
+      {"lr": (0.5, 2.0, 8.0), "increase": (1.05, 1.2)},
       full_batch=True,
-      value=True,
+      extra_args=("value",),
     ),
     Method(
       "plateau",
-      "mini-batch SGD, lr 0.2, x0.5 when the validation loss stalls for 2 epochs",
-      lambda n, e: optax.chain(nn.sgd(0.2), nn.reduce_on_plateau(0.5, patience=2)),
+      "mini-batch SGD, x factor when the validation loss stalls for 2 epochs",
+      lambda h, n: optax.chain(nn.sgd(h["lr"]), nn.reduce_on_plateau(h["factor"], patience=2)),
+      {"lr": (0.3, 1.0, 3.0, 10.0), "factor": (0.5, 0.2)},
       plateau=True,
     ),
   ]
@@ -102,190 +102,435 @@ def _methods() -> dict[str, Method]:
 
 
 METHODS = _methods()
-DEFAULT_STEPS = 1500
+PROBLEMS = ("whitened", "raw")
 DEFAULT_BATCH = 100
-DEFAULT_TARGET = 0.01
+DEFAULT_SEEDS = 2
+# Per problem: the budget in epochs and the training loss counted as "reached".
+BUDGET = {"whitened": (10.0, 0.01), "raw": (40.0, 0.1), "data": (10.0, 0.01)}
 
 
-def make_model(seed: int, hidden: int = 100, d_in: int = 64, classes: int = 10):
-  """A fan-in initialised tanh MLP (lecture 6b: small random weights ~ 1/sqrt(fan-in))."""
-  from flax import nnx
+def whitened_problem(parts, name: str, title: str, classes: int) -> Problem:
+  """PCA-whitened inputs (99% of the variance, fitted on the training part; lecture 6b) and the
+  one-hidden-layer tanh MLP."""
+  import jax
 
-  class MLP(nnx.Module):
-    def __init__(self, rngs: nnx.Rngs):
-      self.hidden = nnx.Linear(d_in, hidden, kernel_init=nn.init.fan_in(), rngs=rngs)
-      self.out = nnx.Linear(hidden, classes, kernel_init=nn.init.fan_in(), rngs=rngs)
-
-    def __call__(self, x):
-      return self.out(jnp.tanh(self.hidden(x)))
-
-  return MLP(nnx.Rngs(seed))
-
-
-def load_data(seed: int, method: str = "pca"):
-  """Digits, whitened per lecture 6b (default PCA keeping 99% of the variance; fit on train only)."""
-  (xtr, ytr), (xva, yva), (xte, yte) = nn.data.load_digits(seed=seed)
-  w = nn.preprocessing.fit_whitening(xtr, method, keep=0.99 if method == "pca" else None)
+  (xtr, ytr), (xva, yva), test = parts
+  w = nn.preprocessing.fit_whitening(xtr, "pca", keep=0.99)
   f = jax.jit(lambda x: nn.preprocessing.whiten(w, x))
-  return (np.asarray(f(xtr)), ytr), (np.asarray(f(xva)), yva), (np.asarray(f(xte)), yte)
+  white = lambda x: np.asarray(f(x), np.float32)  # noqa: E731
+  epochs, target = BUDGET["data" if name == "data" else "whitened"]
+  return Problem(
+    name,
+    title,
+    (white(xtr), ytr),
+    (white(xva), yva),
+    None if test is None else (white(test[0]), test[1]),
+    classes,
+    hidden=(100,),
+    activation="tanh",
+    target=target,
+  )
 
 
-def state_bytes_per_param(state, params) -> float:
-  n = sum(x.size for x in jax.tree.leaves(params))
-  b = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state) if hasattr(x, "dtype"))
-  return b / n
+def load_problem(name: str, seed: int) -> Problem:
+  """``whitened``: digits PCA-whitened, MLP 64-100-10 tanh. ``raw``: the lecture's hard case,
+  digits pixels / 16 (not centred, not decorrelated), deep logistic MLP 64-100-100-100-10."""
+  parts = nn.data.load_digits(seed=seed)
+  if name == "whitened":
+    return whitened_problem(
+      parts, "whitened", "digits, PCA-whitened (99% variance), MLP 64-100-10 tanh", 10
+    )
+  if name == "raw":
+    scaled = tuple((np.asarray(x, np.float32) / 16.0, y) for x, y in parts)
+    return Problem(
+      "raw",
+      "digits, raw pixels / 16, deep logistic MLP 64-100-100-100-10",
+      scaled[0],
+      scaled[1],
+      scaled[2],
+      10,
+      hidden=(100, 100, 100),
+      activation="logistic",
+      target=BUDGET["raw"][1],
+    )
+  raise ValueError(f"problem must be one of {PROBLEMS}; got {name!r}")
 
 
-def train_one(
-  method: Method,
-  data,
-  *,
-  steps: int,
-  batch_size: int,
-  seed: int,
-  target: float,
-  eval_every: int,
-  progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-  from flax import nnx
+_KEYS = {"x", "y", "x_val", "y_val", "x_test", "y_test"}
 
-  (xtr, ytr), (xva, yva), (xte, yte) = data
-  model = make_model(seed, d_in=xtr.shape[1])
-  graphdef, params = nnx.split(model, nnx.Param)
-  steps_per_epoch = max(1, math.ceil(len(xtr) / batch_size))
-  tx = method.make(steps, steps_per_epoch)
-  opt_state = tx.init(params)
 
-  def loss_fn(p, x, y):
-    logits = nnx.merge(graphdef, p)(x)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+def load_npz(path, seed: int) -> Problem:
+  """The user's classification data from an ``.npz`` (read with ``allow_pickle=False``).
 
-  @jax.jit
-  def step(p, s, x, y):
-    loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-    extra = {}
-    if method.value:
-      extra["value"] = loss
-    if method.grad_fn:
-      extra["grad_fn"] = lambda q: jax.grad(loss_fn)(q, x, y)
-    u, s = tx.update(g, s, p, **extra)
-    return optax.apply_updates(p, u), s, loss
+  Arrays: ``x`` ``(n, d)`` real numbers, ``y`` ``(n,)`` integer labels in ``[0, classes)``;
+  optional ``x_val``/``y_val`` (else 20% of ``x`` is held out, by ``seed``) and ``x_test``/
+  ``y_test``. Raises ValueError with a message naming what is wrong.
+  """
+  import zipfile
 
-  @jax.jit
-  def evaluate(p, x, y):
-    logits = nnx.merge(graphdef, p)(x)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, jnp.mean(jnp.argmax(logits, -1) == y)
+  try:
+    with open(path, "rb"):
+      pass
+    if not zipfile.is_zipfile(path):
+      raise ValueError("is not an .npz archive (save one with numpy.savez(path, x=..., y=...))")
+    with np.load(path, allow_pickle=False) as f:
+      names = set(f.files)
+      unknown = names - _KEYS
+      if unknown:
+        raise ValueError(
+          f"unexpected array(s) {sorted(unknown)}; allowed: x, y, x_val, y_val, x_test, y_test"
+        )
+      missing = {"x", "y"} - names
+      if missing:
+        raise ValueError(f"missing array(s) {sorted(missing)} (found {sorted(names) or 'none'})")
+      arrays = {}
+      for k in sorted(names):
+        try:
+          arrays[k] = f[k]
+        except ValueError as e:
+          if "allow_pickle" in str(e):
+            raise ValueError(
+              f"array {k!r} holds Python objects (pickled); only numeric arrays are read"
+            ) from None
+          raise
+  except ValueError:
+    raise
+  except OSError as e:
+    raise ValueError(f"cannot be read ({e.strerror or e})") from None
+  except Exception as e:  # zipfile.BadZipFile and friends: a corrupt archive
+    raise ValueError(f"cannot be read as an .npz archive ({type(e).__name__}: {e})") from None
+  for a, b in (("x_val", "y_val"), ("x_test", "y_test")):
+    if (a in arrays) != (b in arrays):
+      raise ValueError(f"{a} and {b} come together; got only {a if a in arrays else b}")
+  d = None
+  for k in ("x", "x_val", "x_test"):
+    if k not in arrays:
+      continue
+    x = arrays[k]
+    if x.dtype.kind not in "iuf":
+      raise ValueError(f"{k} must hold real numbers (int or float); got dtype {x.dtype}")
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+      raise ValueError(f"{k} must be 2-D (examples, features), non-empty; got shape {x.shape}")
+    if d is not None and x.shape[1] != d:
+      raise ValueError(f"{k} has {x.shape[1]} features; x has {d}")
+    d = x.shape[1]
+    bad = ~np.isfinite(x)
+    if bad.any():
+      i, j = np.argwhere(bad)[0]
+      raise ValueError(f"{k} has {int(bad.sum())} non-finite entries (first at [{i}, {j}])")
+  for k in ("y", "y_val", "y_test"):
+    if k not in arrays:
+      continue
+    y, x = arrays[k], arrays["x" + k[1:]]
+    if y.dtype.kind not in "iu":
+      raise ValueError(f"{k} must hold integer class labels; got dtype {y.dtype}")
+    if y.shape != (x.shape[0],):
+      raise ValueError(f"{k} must have shape ({x.shape[0]},) like x{k[1:]}'s rows; got {y.shape}")
+    if y.min() < 0:
+      raise ValueError(f"{k} holds a negative label ({int(y.min())}); labels are 0, 1, ...")
+  classes = int(arrays["y"].max()) + 1
+  if classes < 2:
+    raise ValueError("y must hold at least 2 classes")
+  for k in ("y_val", "y_test"):
+    if k in arrays and int(arrays[k].max()) >= classes:
+      raise ValueError(f"{k} holds label {int(arrays[k].max())}, unseen in y (0..{classes - 1})")
+  x, y = arrays["x"].astype(np.float32), arrays["y"].astype(np.int32)
+  if "x_val" in arrays:
+    train, val = (x, y), (arrays["x_val"].astype(np.float32), arrays["y_val"].astype(np.int32))
+  else:
+    if len(x) < 10:
+      raise ValueError(f"x needs at least 10 examples to hold out a validation part; got {len(x)}")
+    perm = np.random.default_rng(seed).permutation(len(x))
+    k = max(1, round(0.2 * len(x)))
+    val, train = (x[perm[:k]], y[perm[:k]]), (x[perm[k:]], y[perm[k:]])
+  test = None
+  if "x_test" in arrays:
+    test = (arrays["x_test"].astype(np.float32), arrays["y_test"].astype(np.int32))
+  if len(train[0]) < 2:
+    raise ValueError("x needs at least 2 training examples")
+  title = f"{path}: {len(train[0])} training examples, {d} features, {classes} classes"
+  return whitened_problem((train, val, test), "data", title, classes)
 
-  plateau = jax.jit(nn.update_plateau) if method.plateau else None
-  key = jax.random.key(seed)
-  xtr_j, ytr_j = jnp.asarray(xtr), jnp.asarray(ytr)
 
-  def batches():
-    epoch = 0
-    while True:
-      yield from nn.data.minibatches(
-        jax.random.fold_in(key, epoch),
-        xtr,
-        ytr,
-        batch_size,
-        balanced=True,
-        drop_remainder=True,
-      )
-      epoch += 1
-      yield None  # end of epoch marker
+# ---------------------------------------------------------------- summarising a tuned race
 
-  curve_steps, train_loss, val_acc = [], [], []
-  reached = None
-  it = batches()
-  t0 = time.perf_counter()
-  for t in range(1, steps + 1):
-    if method.full_batch:
-      xb, yb = xtr_j, ytr_j
-    else:
-      b = next(it)
-      if b is None:  # an epoch ended: the plateau rule sees the validation loss
-        if plateau is not None:
-          vloss, _ = evaluate(params, xva, yva)
-          opt_state = plateau(opt_state, vloss)
-        b = next(it)
-      xb, yb = b
-    params, opt_state, _ = step(params, opt_state, xb, yb)
-    if t % eval_every == 0 or t == steps or t == 1:
-      tl, _ = evaluate(params, xtr_j, ytr_j)
-      _, va = evaluate(params, xva, yva)
-      tl, va = float(tl), float(va)
-      curve_steps.append(t)
-      train_loss.append(tl)
-      val_acc.append(va)
-      if reached is None and tl <= target:
-        reached = t
-      if progress is not None:
-        progress(t)
-  wall = time.perf_counter() - t0
-  final_loss, _ = evaluate(params, xtr_j, ytr_j)
-  _, vacc = evaluate(params, xva, yva)
-  _, tacc = evaluate(params, xte, yte)
+
+def summarize(method: Method, problem: Problem, r: Mapping[str, Any]) -> dict[str, Any]:
+  """One table row (and curve) from ``_tune.tune``'s result: the chosen grid point over seeds."""
+  g = r["chosen"]
+  tl, va = r["train_loss"][g], r["val_accuracy"][g]  # (S, K)
+  ev = r["eval_updates"]
+  finals = tl[:, -1]
+  hits = [to_target(tl[s], ev, problem.target) for s in range(tl.shape[0])]
+  reached = [h for h in hits if h is not None]
+  n = problem.n_train
+  chosen = r["points"][g]
+  with np.errstate(invalid="ignore"):
+    curve = {
+      "updates": ev.tolist(),
+      "examples": (ev * r["per_update"]).tolist(),
+      "train_loss_mean": _clean(np.mean(tl, 0)),
+      "train_loss_min": _clean(np.nanmin(np.where(np.isfinite(tl), tl, np.nan), 0)),
+      "train_loss_max": _clean(np.max(tl, 0)),
+      "val_accuracy_mean": _clean(np.mean(va, 0)),
+      "val_accuracy_min": _clean(np.min(va, 0)),
+      "val_accuracy_max": _clean(np.max(va, 0)),
+    }
+  grid = []
+  for i, pt in enumerate(r["points"]):
+    f = r["train_loss"][i, :, -1]
+    hs = [to_target(r["train_loss"][i, s], ev, problem.target) for s in range(len(f))]
+    grid.append(
+      {
+        **pt,
+        "final_train_loss_mean": _num(np.mean(f)),
+        "updates_to_target": hs,
+      }
+    )
   return {
     "method": method.name,
     "description": method.help,
-    "final_train_loss": float(final_loss),
-    "val_accuracy": float(vacc),
-    "test_accuracy": float(tacc),
-    "steps_to_target": reached,
-    "wall_time_s": wall,
-    "state_bytes_per_param": state_bytes_per_param(opt_state, params),
-    "curve": {"step": curve_steps, "train_loss": train_loss, "val_accuracy": val_acc},
     "full_batch": method.full_batch,
+    "hypers": chosen,
+    "at_grid_edge": at_edge(method, chosen),
+    "seeds": list(r["seeds"]),
+    "updates": r["updates"],
+    "examples_per_update": r["per_update"],
+    "epochs": r["updates"] * r["per_update"] / n,
+    "final_train_loss": {
+      "mean": _num(np.mean(finals)),
+      "min": _num(np.min(finals)),
+      "max": _num(np.max(finals)),
+    },
+    "val_accuracy": _num(np.mean(va[:, -1])),
+    "test_accuracy": _num(np.nanmean(r["test_accuracy"][g]))
+    if np.isfinite(r["test_accuracy"][g]).any()
+    else None,
+    "updates_to_target": hits,  # per seed
+    "epochs_to_target": (
+      None if len(reached) < len(hits) else float(np.mean(reached)) * r["per_update"] / n
+    ),
+    "diverged": bool(not np.all(np.isfinite(tl))),
+    "spike": _spike(np.mean(tl, 0)),
+    "state_bytes_per_param": r["state_bytes_per_param"],
+    "seconds_compile": r["seconds_compile"],
+    "seconds_train": r["seconds_train"],
+    "grid": grid,
+    "curve": curve,
   }
 
 
-def plot(results: list[dict], path, title: str) -> None:
+def _num(x) -> float | None:
+  x = float(x)
+  return x if math.isfinite(x) else None
+
+
+def _clean(a: np.ndarray) -> list[float | None]:
+  return [_num(v) for v in a]
+
+
+def _spike(mean_loss: np.ndarray) -> int | None:
+  """Index of the first evaluation where the loss jumps above 10x its best so far (None: none)."""
+  best = np.inf
+  for i, v in enumerate(mean_loss):
+    if not np.isfinite(v):
+      return None  # a divergence, reported as such
+    if i > 0 and v > 10 * best:
+      return i
+    best = min(best, v)
+  return None
+
+
+def x_of(row: Mapping[str, Any], x: str, n_train: int) -> list[float]:
+  """The row's evaluation points in the unit of ``--x``: epochs, updates or seconds."""
+  c = row["curve"]
+  if x == "updates":
+    return [float(v) for v in c["updates"]]
+  if x == "seconds":
+    return [v * row["seconds_per_update"] for v in c["updates"]]
+  return [v / n_train for v in c["examples"]]
+
+
+def to_target_in(row: Mapping[str, Any], x: str, n_train: int) -> float | None:
+  """The mean over seeds of the first evaluation at the target, in the unit of ``--x`` (None when
+  a seed does not reach it)."""
+  hits = row["updates_to_target"]
+  if any(h is None for h in hits):
+    return None
+  u = float(np.mean(hits))
+  if x == "updates":
+    return u
+  if x == "seconds":
+    return u * row["seconds_per_update"]
+  return u * row["examples_per_update"] / n_train
+
+
+UNITS = {"epochs": "epochs", "updates": "updates", "seconds": "s"}
+
+
+def _hypers(h: Mapping[str, float]) -> str:
+  return " ".join(f"{k}={v:g}" for k, v in h.items())
+
+
+def table(rows: Sequence[Mapping[str, Any]], problem: Problem, x: str) -> str:
+  """The results of one problem as a text table (mean over seeds; final loss min-max)."""
+  unit = UNITS[x]
+  head = (
+    f"{'method':22s} {'chosen':22s} {'final train loss [min, max]':31s} {'val acc':>7s} "
+    f"{'test acc':>8s} {unit + ' to ' + format(problem.target, 'g'):>16s}  notes"
+  )
+  lines = [f"{problem.name}: {problem.title}", head, "-" * len(head)]
+  for r in rows:
+    f = r["final_train_loss"]
+    loss = (
+      "diverged" if f["mean"] is None else f"{f['mean']:9.3g} [{f['min']:.3g}, {_fmt(f['max'])}]"
+    )
+    hit = to_target_in(r, x, problem.n_train)
+    reached = sum(h is not None for h in r["updates_to_target"])
+    hit_s = f"{hit:.3g}" if hit is not None else f"- ({reached}/{len(r['seeds'])})"
+    notes = []
+    if r["full_batch"]:
+      notes.append("full batch")
+    if r["at_grid_edge"]:
+      notes.append("edge of grid: " + ",".join(r["at_grid_edge"]))
+    if r["diverged"]:
+      notes.append("diverged")
+    if r["spike"] is not None:
+      notes.append("spike")
+    ta = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
+    va = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.4f}"
+    name = r["method"] + (" (fb)" if r["full_batch"] else "")
+    lines.append(
+      f"{name:22s} {_hypers(r['hypers']):22s} {loss:31s} {va:>7s} {ta:>8s} {hit_s:>16s}  "
+      + "; ".join(notes)
+    )
+  return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+  return "nan" if v is None else f"{v:.3g}"
+
+
+def advice(problems: Sequence[Problem], rows_by: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+  """The lecture's summary slide (6e) beside what this run measured, in a few lines."""
+  lines = [
+    "Lecture 6e, summary slide: for small data sets (e.g. 10,000 cases) or bigger ones without",
+    "much redundancy, use a full-batch method (conjugate gradient, L-BFGS, adaptive learning rates,",
+    "Rprop); for big, redundant data sets use mini-batches (gradient descent with momentum,",
+    "rmsprop, LeCun's latest recipe).",
+    "Measured here (epochs of training examples to the target, mean over seeds):",
+  ]
+  for p in problems:
+    rows = rows_by.get(p.name, [])
+    done = [(to_target_in(r, "epochs", p.n_train), r) for r in rows]
+    done = [(e, r) for e, r in done if e is not None]
+    if not done:
+      lines.append(f"  {p.name} ({p.n_train} training cases): no method reached loss {p.target:g}.")
+      continue
+    best_e, best = min(done, key=lambda t: t[0])
+    fb = [(e, r) for e, r in done if r["full_batch"]]
+    mb = [(e, r) for e, r in done if not r["full_batch"]]
+    sgd = [e for e, r in done if r["method"] == "sgd"]
+    parts = [f"fastest {best['method']} {best_e:.3g}"]
+    if fb:
+      e, r = min(fb, key=lambda t: t[0])
+      parts.append(f"best full batch {r['method']} {e:.3g}")
+    if mb:
+      e, r = min(mb, key=lambda t: t[0])
+      parts.append(f"best mini-batch {r['method']} {e:.3g}")
+    parts.append(f"SGD {sgd[0]:.3g}" if sgd else "SGD did not reach it")
+    verdict = (
+      "a full-batch method was fastest: as the slide advises for a small data set"
+      if best["full_batch"]
+      else "a mini-batch method was fastest: the slide's full-batch advice does not show here"
+    )
+    lines.append(
+      f"  {p.name} ({p.n_train} training cases, loss {p.target:g}): "
+      + ", ".join(parts)
+      + f"; {verdict}."
+    )
+  return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the figure
+
+
+def plot(rows: Sequence[Mapping[str, Any]], problem: Problem, x: str, path, title: str) -> None:
+  """Training loss (log) and validation accuracy against ``x``: mean over seeds, min-max band;
+  one legend for both panels; divergences (x) and spikes (^) marked."""
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  # One colour per contestant, the same in every run whatever subset is plotted (tab10, then black:
-  # the default cycle repeats after ten).
   palette = [*plt.get_cmap("tab10").colors, "black"]
   names = list(METHODS)
-  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-  for i, r in enumerate(results):
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+  positive = []
+  for r in rows:
+    for k in ("train_loss_min", "train_loss_mean"):
+      positive += [v for v in r["curve"][k] if v is not None and v > 0]
+  floor = min(positive) / 2 if positive else 1e-8
+  handles = []
+  for i, r in enumerate(rows):
     c = r["curve"]
     k = names.index(r["method"]) if r["method"] in names else i
-    kw = dict(color=palette[k % len(palette)], label=r["method"])
+    color = palette[k % len(palette)]
+    xs = np.asarray(x_of(r, x, problem.n_train))
+    arr = lambda key: np.asarray([np.nan if v is None else v for v in c[key]])  # noqa: E731
+    mean, lo, hi = arr("train_loss_mean"), arr("train_loss_min"), arr("train_loss_max")
+    mean, lo, hi = (np.where(a <= 0, floor, a) for a in (mean, lo, hi))  # 0 in float32: the floor
     style = "--" if r["full_batch"] else "-"
-    ax1.plot(c["step"], c["train_loss"], style, **kw)
-    ax2.plot(c["step"], c["val_accuracy"], style, **kw)
+    (h,) = ax1.plot(xs, mean, style, color=color, lw=1.4)
+    ax1.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
+    va = arr("val_accuracy_mean")
+    ax2.plot(xs, va, style, color=color, lw=1.4)
+    ax2.fill_between(xs, arr("val_accuracy_min"), arr("val_accuracy_max"), color=color, alpha=0.15)
+    if r["diverged"]:
+      ok = np.flatnonzero(np.isfinite(mean))
+      j = ok[-1] if ok.size else 0
+      ax1.plot(xs[j], mean[j] if ok.size else floor, "x", color=color, ms=10, mew=2)
+    if r["spike"] is not None:
+      j = r["spike"]
+      ax1.plot(xs[j], mean[j], "^", color=color, ms=9, mfc="none", mew=1.5)
+    label = f"{r['method']} ({_hypers(r['hypers'])})" + (" full batch" if r["full_batch"] else "")
+    handles.append((h, label))
   ax1.set_yscale("log")
-  ax1.set_ylim(bottom=1e-5)  # full-batch methods reach round-off; keep the interesting range
-  ax1.set_xlabel("update")
-  ax1.set_ylabel("training loss (cross-entropy)")
-  ax1.set_title("training loss (dashed: full batch)")
-  ax2.set_xlabel("update")
+  top = max([v for r in rows for v in r["curve"]["train_loss_max"] if v is not None] or [10.0])
+  ax1.set_ylim(floor / 1.5, top * 1.5)
+  xlabel = {
+    "epochs": f"examples processed (epochs of {problem.n_train} training examples)",
+    "updates": "updates",
+    "seconds": "seconds (updates x measured time of one update)",
+  }[x]
+  for ax in (ax1, ax2):
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3)
+  ax1.axhline(problem.target, color="0.5", lw=0.8, ls=":")
+  ax1.set_ylabel("training loss (cross-entropy, nats)")
+  ax1.set_title(f"training loss (dotted: target {problem.target:g})")
   ax2.set_ylabel("validation accuracy")
-  ax2.set_ylim(0.8, 1.0)
   ax2.set_title("validation accuracy")
-  ax1.legend(fontsize=8, ncol=2)
-  fig.suptitle(title)
-  fig.tight_layout()
+  lo_acc = min(
+    [v for r in rows for v in r["curve"]["val_accuracy_min"][1:] if v is not None] or [0.0]
+  )
+  ax2.set_ylim(max(0.0, lo_acc - 0.02), 1.0)
+  marks = [
+    plt.Line2D([], [], color="0.3", ls="-", label="solid: mini-batch; dashed: full batch"),
+    plt.Line2D([], [], color="0.3", marker="x", ls="", ms=8, label="x: diverged (NaN) after here"),
+    plt.Line2D(
+      [], [], color="0.3", marker="^", ls="", mfc="none", label="^: spike (>10x its best)"
+    ),
+  ]
+  fig.legend(
+    [h for h, _ in handles] + marks,
+    [lab for _, lab in handles] + [m.get_label() for m in marks],
+    loc="lower center",
+    ncol=3,
+    fontsize=8,
+    frameon=False,
+  )
+  fig.suptitle(title + "\nlines: mean over seeds; bands: min-max", fontsize=10)
+  fig.tight_layout(rect=(0, 0.06 + 0.028 * math.ceil((len(handles) + 3) / 3), 1, 1))
   fig.savefig(path, dpi=90)
   plt.close(fig)
-
-
-def table(results: list[dict], target: float) -> str:
-  w = max([18, *(len(r["method"]) for r in results)])
-  head = (
-    f"{'method':{w}s} {'train loss':>10s} {'val acc':>8s} {'test acc':>8s} "
-    f"{'steps to ' + format(target, 'g'):>14s} {'wall s':>7s} {'state B/param':>13s}"
-  )
-  lines = [head, "-" * len(head)]
-  for r in results:
-    reached = "-" if r["steps_to_target"] is None else str(r["steps_to_target"])
-    lines.append(
-      f"{r['method']:{w}s} {r['final_train_loss']:10.4f} {r['val_accuracy']:8.4f} "
-      f"{r['test_accuracy']:8.4f} {reached:>14s} {r['wall_time_s']:7.1f} "
-      f"{r['state_bytes_per_param']:13.2f}"
-    )
-  return "\n".join(lines)
