@@ -118,7 +118,7 @@ def whitened_problem(parts, name: str, title: str, classes: int) -> Problem:
   w = nn.preprocessing.fit_whitening(xtr, "pca", keep=0.99)
   f = jax.jit(lambda x: nn.preprocessing.whiten(w, x))
   white = lambda x: np.asarray(f(x), np.float32)  # noqa: E731
-  epochs, target = BUDGET["data" if name == "data" else "whitened"]
+  target = BUDGET["data" if name == "data" else "whitened"][1]
   return Problem(
     name,
     title,

@@ -4,7 +4,7 @@
   rate and diverges above 2/lambda_max; momentum builds up speed along the floor; Nesterov, rmsprop
   and local gains (6a, 6c, 6d).
 * ``rprop-minibatch``: the stream "+0.1 nine times, then -0.9": Rprop drifts, SGD stays, rmsprop
-  averages (6e, SPEC §1.7, TV-9).
+  averages (lecture 6e: "rprop does not work with mini-batches").
 * ``whitening``: error-surface contours of a linear neuron before and after shifting, scaling and
   PCA whitening, with the Hessian's condition number (6b).
 * ``momentum-schedule``: Sutskever's momentum schedule and its final phase on a small deep
@@ -74,7 +74,12 @@ def ravine(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     shown = np.clip(traj, [-10, -2.5], [10, 2.5])
     ax.plot(shown[:, 0], shown[:, 1], ".-", ms=3, lw=1, label=f"{name}: loss {loss:.3g}")
     print(f"{name:42s} loss after {steps} steps: {loss:.4g}")
-  ax.set_title(f"ravine 0.5(x^2 + 50 y^2) from (-9, 1), {steps} steps")
+  ax.set_title(
+    f"ravine 0.5(x^2 + 50 y^2) from (-9, 1), {steps} steps\n(iterates beyond the box are drawn at its edge)",
+    fontsize=10,
+  )
+  ax.set_xlabel("x: the ravine's floor (curvature 1)")
+  ax.set_ylabel("y: across the ravine (curvature 50)")
   ax.legend(fontsize=7, loc="lower right")
   fig.tight_layout()
   fig.savefig(out / "ravine.png", dpi=90)
@@ -158,6 +163,8 @@ def whitening(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     e = h[0, 0] * a**2 + 2 * h[0, 1] * a * b + h[1, 1] * b**2
     ax.contour(a, b, e, levels=12)
     ax.set_title(f"{name}\ncond {kappa:.3g}", fontsize=9)
+    ax.set_xlabel("weight w1 (offset from the minimum)")
+    ax.set_ylabel("weight w2 (offset from the minimum)")
     ax.set_aspect("equal")
   fig.tight_layout()
   fig.savefig(out / "whitening.png", dpi=80)

@@ -197,8 +197,8 @@ def tune(
     A dict of numpy arrays and numbers: ``points`` (the grid), ``seeds``, ``updates``,
     ``per_update`` (examples per update), ``eval_updates`` ``(K,)`` (updates done at each
     evaluation, 0 first), ``train_loss`` and ``val_accuracy`` ``(G, S, K)``, ``test_accuracy``
-    ``(G, S)`` (NaN without a test set), ``state_bytes_per_param``, ``seconds`` (wall time,
-    compilation included), ``seconds_compile``, and ``chosen``: the index of ``pick``'s grid point.
+    ``(G, S)`` (NaN without a test set), ``state_bytes_per_param``, ``seconds_compile`` (set-up,
+    tracing and compiling), ``seconds_train`` and ``chosen``: the index of ``pick``'s grid point.
 
   Raises:
     ValueError: ``batch_size`` or ``epochs`` out of range.
@@ -294,7 +294,6 @@ def prepare(
   over_seeds = jax.vmap(run, in_axes=(None, 0, 0, None))
   over_grid = jax.jit(jax.vmap(over_seeds, in_axes=(0, None, None, None)))
   data = ((xtr, ytr), (xva, yva), (xte, yte))
-  t1 = time.perf_counter()
   compiled = over_grid.lower(hypers, params0, idx, data).compile()
   t2 = time.perf_counter()
   return lambda: _finish(
