@@ -376,7 +376,7 @@ def table(rows: Sequence[Mapping[str, Any]], problem: Problem, x: str) -> str:
   """The results of one problem as a text table (mean over seeds; final loss min-max)."""
   unit = UNITS[x]
   head = (
-    f"{'method':22s} {'chosen':22s} {'final train loss [min, max]':31s} {'val acc':>7s} "
+    f"{'method':26s} {'chosen':22s} {'final train loss [min, max]':31s} {'val acc':>7s} "
     f"{'test acc':>8s} {unit + ' to ' + format(problem.target, 'g'):>16s}  notes"
   )
   lines = [f"{problem.name}: {problem.title}", head, "-" * len(head)]
@@ -401,7 +401,7 @@ def table(rows: Sequence[Mapping[str, Any]], problem: Problem, x: str) -> str:
     va = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.4f}"
     name = r["method"] + (" (fb)" if r["full_batch"] else "")
     lines.append(
-      f"{name:22s} {_hypers(r['hypers']):22s} {loss:31s} {va:>7s} {ta:>8s} {hit_s:>16s}  "
+      f"{name:26s} {_hypers(r['hypers']):22s} {loss:31s} {va:>7s} {ta:>8s} {hit_s:>16s}  "
       + "; ".join(notes)
     )
   return "\n".join(lines)
