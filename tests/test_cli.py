@@ -284,3 +284,12 @@ def test_methods_listing(capsys):
   assert cli.main(["methods"]) == 0
   out = capsys.readouterr().out
   assert "irprop-" in out and "grid: lr in" in out and "factor in" in out
+
+
+def test_x_seconds(tmp_path, capsys):
+  args = ["compare", "--problem", "whitened", "--methods", "irprop-", "--x", "seconds"]
+  assert cli.main([*args, "--no-plot", *TINY, "--out", str(tmp_path)]) == 0
+  assert "s to 0.01" in capsys.readouterr().out
+  (row,) = json.loads((tmp_path / "results.json").read_text())["results"]["whitened"]
+  assert row["seconds_per_update"] > 0
+  assert _compare.x_of(row, "seconds", 1079)[-1] == row["updates"] * row["seconds_per_update"]
