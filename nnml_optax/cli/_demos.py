@@ -4,11 +4,15 @@
   rate and diverges above 2/lambda_max; momentum builds up speed along the floor; Nesterov, rmsprop
   and local gains (6a, 6c, 6d).
 * ``rprop-minibatch``: the stream "+0.1 nine times, then -0.9": Rprop drifts, SGD stays, rmsprop
-  averages (6e, SPEC §1.7, TV-9).
+  averages (lecture 6e: "rprop does not work with mini-batches").
 * ``whitening``: error-surface contours of a linear neuron before and after shifting, scaling and
   PCA whitening, with the Hessian's condition number (6b).
 * ``momentum-schedule``: Sutskever's momentum schedule and its final phase on a small deep
-  autoencoder (Sutskever et al. 2013, §3, Table 2).
+  autoencoder (Sutskever et al. 2013, §3, Table 2). The learning rate is 0.3, the best of the grid
+  (0.003, 0.01, 0.03, 0.05, 0.1, 0.3) for plain Nesterov in 1,500 updates: at a small rate the run is
+  still far from its floor, and lowering the momentum from 0.99 to 0.9 cuts the effective step
+  lr / (1 - mu) tenfold, so the final phase then loses (measured at 0.05: 1.427 with it, 1.386
+  without); at the tuned rate the final phase lowers the error, as the paper's Table 2 reports.
 """
 
 from __future__ import annotations
@@ -74,7 +78,12 @@ def ravine(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     shown = np.clip(traj, [-10, -2.5], [10, 2.5])
     ax.plot(shown[:, 0], shown[:, 1], ".-", ms=3, lw=1, label=f"{name}: loss {loss:.3g}")
     print(f"{name:42s} loss after {steps} steps: {loss:.4g}")
-  ax.set_title(f"ravine 0.5(x^2 + 50 y^2) from (-9, 1), {steps} steps")
+  ax.set_title(
+    f"ravine 0.5(x^2 + 50 y^2) from (-9, 1), {steps} steps\n(iterates beyond the box are drawn at its edge)",
+    fontsize=10,
+  )
+  ax.set_xlabel("x: the ravine's floor (curvature 1)")
+  ax.set_ylabel("y: across the ravine (curvature 50)")
   ax.legend(fontsize=7, loc="lower right")
   fig.tight_layout()
   fig.savefig(out / "ravine.png", dpi=90)
@@ -158,6 +167,8 @@ def whitening(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     e = h[0, 0] * a**2 + 2 * h[0, 1] * a * b + h[1, 1] * b**2
     ax.contour(a, b, e, levels=12)
     ax.set_title(f"{name}\ncond {kappa:.3g}", fontsize=9)
+    ax.set_xlabel("weight w1 (offset from the minimum)")
+    ax.set_ylabel("weight w2 (offset from the minimum)")
     ax.set_aspect("equal")
   fig.tight_layout()
   fig.savefig(out / "whitening.png", dpi=80)
@@ -194,13 +205,14 @@ def momentum_schedule(out: Path, steps: int | None = None, seed: int = 0) -> dic
     return AE(nnx.Rngs(seed))
 
   final = max(1, steps // 10)
+  lr = 0.3  # the best of a grid for Nesterov without the final phase (see the module docstring)
   runs = {
-    "SGD": nn.sgd(0.05),
+    f"SGD lr={lr}": nn.sgd(lr),
     "Nesterov mu_max=0.99": nn.nesterov(
-      0.05, nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 20))
+      lr, nn.schedules.sutskever_momentum(0.99, period=max(1, steps // 20))
     ),
-    "Nesterov mu_max=0.99 + final phase": nn.nesterov(
-      0.05,
+    f"Nesterov mu_max=0.99 + final phase (last {final} updates at mu=0.9)": nn.nesterov(
+      lr,
       nn.schedules.sutskever_momentum(
         0.99, period=max(1, steps // 20), total_steps=steps, final_steps=final
       ),
@@ -232,13 +244,15 @@ def momentum_schedule(out: Path, steps: int | None = None, seed: int = 0) -> dic
     numbers[name] = curve[-1][1]
     ts, ls = zip(*curve, strict=True)
     ax.plot(ts, ls, label=f"{name}: {curve[-1][1]:.3f}")
-    print(f"{name:36s} training squared error after {steps} updates: {curve[-1][1]:.4f}")
-  ax.axvline(steps - final, color="0.6", ls=":", lw=1)
+    print(f"{name:60s} training squared error after {steps} updates: {curve[-1][1]:.4f}")
+  ax.axvline(steps - final, color="0.6", ls=":", lw=1, label="final phase starts")
   ax.set_yscale("log")
   ax.set_xlabel("update")
-  ax.set_ylabel("training squared error")
-  ax.set_title("digits autoencoder 64-32-16-6 (mirrored), sparse init, logistic units")
-  ax.legend()
+  ax.set_ylabel("training squared error (per image, pixels in [0, 1])")
+  ax.set_title(
+    f"digits autoencoder 64-32-16-6 (mirrored), sparse init, logistic units; lr {lr}", fontsize=10
+  )
+  ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(out / "momentum-schedule.png", dpi=90)
   plt.close(fig)
