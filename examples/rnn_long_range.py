@@ -23,7 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nnml_optax import _demo_rnn as rnn
+from nnml_optax.cli import _rnn as rnn
 
 
 def main(
@@ -41,7 +41,7 @@ def main(
   chunk: int | None = None,
   quiet: bool = False,
 ) -> dict:
-  """Trains the grid and writes ``rnn-<task>.{json,png}`` and ``progress.json`` under ``out``."""
+  """Trains the grid and writes ``rnn.{json,png}`` and ``progress.json`` under ``out``."""
   out_dir = Path(out)
   out_dir.mkdir(parents=True, exist_ok=True)
   result = rnn.run_demo(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nnml_optax as nn
-from nnml_optax import _demo_rnn as rnn
+from nnml_optax.cli import _rnn as rnn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,8 +76,8 @@ def test_example_and_demo_tiny(tmp_path):
     sys.path.remove(str(ROOT / "examples"))
   r = main(4, chunk=2, quiet=True, T=4, configs="0,0.995N", out=str(tmp_path))
   assert set(r["table"]) == {"0", "0.995N"} and isinstance(r["verdict"], str)
-  assert (tmp_path / "rnn-addition.png").stat().st_size > 0
-  saved = json.loads((tmp_path / "rnn-addition.json").read_text())
+  assert (tmp_path / "rnn.png").stat().st_size > 0
+  saved = json.loads((tmp_path / "rnn.json").read_text())
   assert saved["history"]["step"] == [2, 4] and saved["steps"] == 4
   assert "0.995N" in rnn.format_table(r)
 

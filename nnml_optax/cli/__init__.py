@@ -23,6 +23,7 @@ import concurrent.futures
 import datetime
 import importlib
 import importlib.metadata
+import inspect
 import json
 import os
 import shlex
@@ -38,6 +39,8 @@ DEMOS: dict[str, str] = {
   "rprop-minibatch": "nnml_optax.cli._demos:rprop_minibatch",
   "whitening": "nnml_optax.cli._demos:whitening",
   "momentum-schedule": "nnml_optax.cli._demos:momentum_schedule",
+  "rnn": "nnml_optax.cli._rnn:demo",
+  "full-batch": "nnml_optax.cli._full_batch:demo",
 }
 
 EXTRA = "pip install 'nnml-optax[examples]'"
@@ -191,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     "--steps", type=_number("--steps", int, 1), default=None, help="updates (default: the demo's)"
   )
   demo.add_argument("--seed", type=_number("--seed", int, 0), default=0)
+  from . import _rnn
+
+  _rnn.add_arguments(demo)  # the rnn demo's own options (--task, --T, --full, ...)
 
   sub.add_parser("methods", help="list the methods of 'compare' with their grids")
   return ap
@@ -379,7 +385,8 @@ def _demo_cmd(ap: argparse.ArgumentParser, args) -> int:
   _check_out(ap, args.out)
   module, _, fn = DEMOS[args.name].partition(":")
   demo = getattr(importlib.import_module(module), fn)
-  demo(args.out, steps=args.steps, seed=args.seed)
+  takes_args = "args" in inspect.signature(demo).parameters  # a demo with options of its own
+  demo(args.out, steps=args.steps, seed=args.seed, **({"args": args} if takes_args else {}))
   print(f"wrote {args.out / (args.name + '.png')}")
   return 0
 

@@ -458,6 +458,15 @@ def run_from_args(
   )
 
 
+def demo(
+  out: Path, steps: int | None = None, seed: int = 0, args: argparse.Namespace | None = None
+) -> dict:
+  """``nnml-optax demo rnn``: :func:`run_demo` with the command line's options (writes ``rnn.png``)."""
+  if args is None:
+    return run_demo(out, seed=seed, updates=steps)
+  return run_from_args(out, args, steps=steps, seed=seed)
+
+
 def run_demo(
   out_dir: str | Path,
   *,
@@ -522,8 +531,8 @@ def run_demo(
   verdict = _verdict(result)
   if not quiet:
     print(verdict)
-  plot(result, out / f"rnn-{task}.png")
-  (out / f"rnn-{task}.json").write_text(json.dumps(result, indent=1))
+  plot(result, out / "rnn.png")
+  (out / "rnn.json").write_text(json.dumps(result, indent=1))
   result["verdict"] = verdict
   return result
 

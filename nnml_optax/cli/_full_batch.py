@@ -129,6 +129,11 @@ def _first(curve: np.ndarray, target: float) -> int | None:
   return int(hit[0]) if hit.size else None
 
 
+def demo(out: Path, steps: int | None = None, seed: int = 0) -> dict:
+  """``nnml-optax demo full-batch``: the race with a budget of ``steps`` gradient evaluations."""
+  return run_demo(out, seed=seed, budget=steps)
+
+
 def run_demo(
   out_dir: Path | str,
   *,
