@@ -6,6 +6,8 @@ Hinton (ICML 2013) as a composable ``optax.GradientTransformation``. The public 
 for the map from lecture sections to functions.
 """
 
+import warnings
+
 # public namespaces (6a/6b/6c)
 from . import data as data
 from . import init as init
@@ -54,7 +56,7 @@ from ._rmsprop import rmsprop as rmsprop
 from ._rmsprop import scale_by_rms as scale_by_rms
 
 # 6e the Rprop family
-from ._rprop import ScaleByRpropState as ScaleByRpropState
+from ._rprop import RpropState as RpropState
 from ._rprop import rprop as rprop
 from ._rprop import scale_by_rprop as scale_by_rprop
 
@@ -65,6 +67,22 @@ from ._vsgd import vsgd as vsgd
 
 __version__ = "0.1.0"
 
+# renamed in 0.2.0: the old names work until 0.3.0, with a DeprecationWarning
+_RENAMED = {"ScaleByRpropState": ("RpropState", RpropState)}
+
+
+def __getattr__(name: str) -> type:
+  if name in _RENAMED:
+    new, value = _RENAMED[name]
+    warnings.warn(
+      f"nnml_optax.{name} is renamed nnml_optax.{new}; the old name goes in 0.3.0",
+      DeprecationWarning,
+      stacklevel=2,
+    )
+    return value
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
   "BoldDriverState",
   "CenteredRmspropMomentumState",
@@ -72,6 +90,7 @@ __all__ = [
   "PlateauRule",
   "ReduceOnPlateauState",
   "RmspropMomentumState",
+  "RpropState",
   "ScaleByCenteredRmsState",
   "ScaleByDeltaBarDeltaState",
   "ScaleByFanInState",
@@ -79,7 +98,6 @@ __all__ = [
   "ScaleByLocalGainsState",
   "ScaleByMomentumState",
   "ScaleByRmsState",
-  "ScaleByRpropState",
   "ScaleByVsgdState",
   "bold_driver",
   "data",
