@@ -110,42 +110,18 @@ def _finite_or_zero(x: jax.Array) -> jax.Array:
   return jnp.where(jnp.isfinite(x), x, 0)
 
 
-def _velocity_gives_update(u_dtype: Any, b_dtype: Any, ct: Any) -> bool:
-  """Whether the stored velocity, read back, is the update ``b_t`` cast to ``u_dtype`` wherever
-  ``b_t`` is finite: the velocity is kept in the compute dtype ``ct``, or in the update's dtype
-  with the exponent range of ``ct`` (bfloat16 yes; float16 no, it overflows at 65504)."""
-  b_dtype, u_dtype, ct = jnp.dtype(b_dtype), jnp.dtype(u_dtype), jnp.dtype(ct)
-  if b_dtype == ct:
-    return True
-  return b_dtype == u_dtype and jnp.finfo(b_dtype).maxexp >= jnp.finfo(ct).maxexp
-
-
 # ---------------------------------------------------------------------------------------------
 # Hinton's local gains (6d)
 # ---------------------------------------------------------------------------------------------
 
 
-@_core.trace_once
-def _gains_leaf(consts, u, gain, last_sign):
-  """:func:`scale_by_local_gains`' per-leaf rule, traced once per leaf signature
-  (``_core.trace_once``); ``consts`` = (increase, decrease, min, max) in the compute dtype."""
-  inc, dec, lo, hi = consts
+def _gains_leaf(hps, u, gain, last_sign):
+  """Hinton's rule for one leaf: returns ``(G_t u_t, G_t, sign(u_t))``."""
+  inc, dec, lo, hi = hps
   ct = _core.compute_dtype(u.dtype, gain.dtype)
   uc, gc = u.astype(ct), gain.astype(ct)
-  # XLA:CPU computes each output in its own loop. In this order each loop reads inputs, old
-  # state that no earlier loop has overwritten, or new state, so that all of them work in
-  # place and XLA keeps no copy of an old state array:
-  # 1. the gains, from the old gains and signs. The test is the slide's u·s > 0 (exact, as s
-  #    is -1, 0 or 1; false for NaN) rather than sign(u) == s != 0, which would share sign(u)
-  #    with loop 2 and XLA would store it in a temporary;
-  agree = uc * last_sign.astype(ct) > 0
-  new = jnp.where(agree, gc + inc, gc * dec)
-  new = _core.materialize(_core.clip(new, lo, hi))
-  # 2. the signs, overwriting the old ones once loop 1 has read them;
-  new_stored = new.astype(gain.dtype)
-  sign = _core.after(_core.sign_int8(uc), new_stored)
-  # 3. the update (fused into `p + u` by apply_updates), from the new gains.
-  return (new * uc).astype(u.dtype), new_stored, sign
+  new = jnp.clip(jnp.where(uc * last_sign > 0, gc + inc, gc * dec), lo, hi)  # +δ or ×(1−δ)
+  return (new * uc).astype(u.dtype), new.astype(gain.dtype), _core.sign_int8(uc)
 
 
 def scale_by_local_gains(
@@ -252,31 +228,14 @@ def scale_by_local_gains(
 # ---------------------------------------------------------------------------------------------
 
 
-@_core.trace_once
-def _gains_momentum_leaf(consts, u, gain, b):
-  """:func:`scale_by_local_gains_momentum`'s per-leaf rule, traced once per leaf signature;
-  ``consts`` = (momentum, increase, decrease, min, max) in the compute dtype."""
-  mu, inc, dec, lo, hi = consts
+def _gains_momentum_leaf(hps, u, gain, b):
+  """Jacobs' rule for one leaf: returns ``(b_t, G_t, b_t)``, the stored velocity finite."""
+  mu, inc, dec, lo, hi = hps
   ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
   uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
-  # XLA:CPU computes each output in its own loop: 1. the gains, from the old gains and
-  # velocity; 2. the velocity, overwriting the old one, from the new gains read back;
-  new = jnp.where(_same_sign(uc, bc), gc + inc, gc * dec)
-  new = _core.materialize(_core.clip(new, lo, hi))
-  b_new = mu * bc + new * uc
-  b_store = _finite_or_zero(b_new).astype(b.dtype)
-  if not _velocity_gives_update(u.dtype, b.dtype, ct):  # e.g. float16: exact, with a copy
-    return b_new.astype(u.dtype), new.astype(gain.dtype), b_store
-  # 3. the update b_new (fused into `p + u` by apply_updates) from the new states only, as it
-  # cannot read the old velocity that loop 2 overwrites (XLA would keep a copy of it). The
-  # stored velocity is b_new where that is finite; where it is not, G·u is the same inf or
-  # NaN (the old velocity being finite), except when μ·b + G·u overflows from finite terms
-  # (|b_new| beyond the float range): the update entry is then 0 instead of ±inf. The second
-  # barrier keeps XLA from sharing G·u with loop 2 through a temporary.
-  gains_c, b_c = _core.materialize((new, b_store))
-  gu = gains_c * uc
-  out = jnp.where(jnp.isfinite(gu), b_c.astype(ct), gu)
-  return out.astype(u.dtype), new.astype(gain.dtype), b_store
+  new = jnp.clip(jnp.where(_same_sign(uc, bc), gc + inc, gc * dec), lo, hi)
+  b_new = mu * bc + new * uc  # b_t = μ b_{t-1} + G_t u_t
+  return b_new.astype(u.dtype), new.astype(gain.dtype), _finite_or_zero(b_new).astype(b.dtype)
 
 
 def scale_by_local_gains_momentum(
@@ -469,29 +428,18 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
 
 
-@_core.trace_once
-def _dbd_leaf(consts, u, rate, trace):
-  """:func:`scale_by_delta_bar_delta`'s per-leaf rule, traced once per leaf signature;
-  ``consts`` = (kappa, phi, theta, max_gain or None) in the compute dtype."""
-  k, f, th_c, hi = consts
+def _dbd_leaf(hps, u, rate, trace):
+  """Delta-bar-delta for one leaf: returns ``(r_t u_t, r_t, δ̄_t)``."""
+  kappa, phi, theta, max_gain = hps
   ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
   uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
-  # XLA:CPU computes each output in its own loop: 1. the rates, from the old rates and
-  # trace; 2. the trace, overwriting the old one once loop 1 has read it; 3. the update
-  # (fused into `p + u` by apply_updates), from the new rates read back. The sign of δ̄·u
-  # without forming the product (see _same_sign), each comparison traced once:
-  d_pos, d_neg, u_pos, u_neg = dc > 0, dc < 0, uc > 0, uc < 0
   new = jnp.where(
-    (d_pos & u_pos) | (d_neg & u_neg),
-    rc + k,
-    jnp.where((d_pos & u_neg) | (d_neg & u_pos), rc * (1 - f), rc),
+    _same_sign(dc, uc), rc + kappa, jnp.where(_same_sign(dc, -uc), rc * (1 - phi), rc)
   )
-  if hi is not None:
-    new = _core.clip(new, hi=hi)
-  new = _core.materialize(new)
-  new_stored = new.astype(rate.dtype)
-  trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
-  return (new * uc).astype(u.dtype), new_stored, trace_new
+  if max_gain is not None:
+    new = jnp.minimum(new, max_gain)
+  trace_new = _finite_or_zero((1 - theta) * uc + theta * dc)  # δ̄_t = (1−θ) u_t + θ δ̄_{t−1}
+  return (new * uc).astype(u.dtype), new.astype(rate.dtype), trace_new.astype(trace.dtype)
 
 
 def scale_by_delta_bar_delta(
@@ -580,9 +528,6 @@ def scale_by_delta_bar_delta(
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
-    # the trace is written after the rates' loop has read the old trace (loop 2 after loop 1)
-    leaves, treedef = jax.tree.flatten(traces)
-    traces = treedef.unflatten(_core.after_all(leaves, treedef.flatten_up_to(rates)))
     return out, ScaleByDeltaBarDeltaState(
       count=_core.safe_increment(state.count), rate_gains=rates, delta_bar=traces
     )
