@@ -17,8 +17,6 @@ acronym.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -95,85 +93,39 @@ def _check_curvature(curvature: Any) -> None:
       )
 
 
-@functools.cache
-def _vsgd_rule(fd: bool, use_robust: bool, has_outlier: bool, n0: int) -> Callable:
-  """The per-leaf vSGD rule for one combination of flags, traced once per leaf signature
-  (``_core.trace_once``). ``consts`` = (c, eps, outlier threshold or None) in the compute dtype;
-  ``in_init`` and ``finalize`` are the slow start's booleans of this step."""
+def _curvature_fd(g, p, p2, g2):
+  """The finite-difference curvature sample ``h = |g(θ + δ) − g(θ)| / |δ|`` (0 where δ = 0)."""
+  delta = p2 - p  # the perturbation realised in the parameter dtype
+  nz = delta != 0
+  return jnp.where(nz, jnp.abs(g2 - g) / jnp.where(nz, jnp.abs(delta), 1), 0)
 
-  @_core.trace_once
-  def leaf(consts, in_init, finalize, g, gb, vb, hb, vhb, tau, *rest):
-    # Written for XLA:CPU, which emits one loop per output (no sibling multi-output fusion),
-    # copies a donated state array into a fresh temporary whenever a loop may read its old
-    # value after another loop overwrote it, and never duplicates a division into two loops.
-    # So: the memory te (the only value all five new states share) is computed once; every
-    # new state reads its own old array, te and the samples; the rate reads the new averages;
-    # each division has one consumer (``_core.fan_out``). 229 -> 61 ms on the 16M benchmark.
-    ct = _core.compute_dtype(g.dtype, gb.dtype)
-    cc, ec, kc = consts
-    n0c = jnp.asarray(n0, ct)
-    gc = g.astype(ct)
-    if fd:
-      p, p2, g2 = rest
-      delta = p2.astype(ct) - p.astype(ct)
-      nz = delta != 0
-      h = jnp.where(nz, jnp.abs(g2.astype(ct) - gc) / jnp.where(nz, jnp.abs(delta), 1), 0)
-      h = _core.materialize(h)  # read by two averages and the memory (ordering, below)
-    else:
-      h = jnp.abs(rest[0].astype(ct))
-    stored = tuple(x.dtype for x in (gb, vb, hb, vhb, tau))
-    gb, vb, hb, vhb, tau = (x.astype(ct) for x in (gb, vb, hb, vhb, tau))
 
-    # outlier detection (SPEC §5.5, as in the authors' code): a gradient more than k standard
-    # deviations from its average lengthens the memory by 1 before averaging. It also lets tau
-    # leave the fixed point tau = 1 (averages = the last sample, so r = 1 exactly) that a
-    # noise-free problem otherwise never leaves. During the slow start te is the stored tau.
-    te = tau
-    if has_outlier:
-      sd = jnp.sqrt(_core.clip(vb - gb * gb, lo=0))
-      outlier = (jnp.abs(gc - gb) > kc * sd) & ~in_init
-      te = tau + outlier.astype(ct)
-    if fd:
-      # never true (h >= 0 or NaN): makes te, hence every new state, wait for the gradient at
-      # the perturbed point, which read the old gbar
-      te = jnp.where(h < 0, -te, te)
-    te = _core.materialize(te)
+def _vsgd_leaf(hps, in_init, finalize, n0, robust, g, gbar, vbar, hbar, vhbar, tau, *curv):
+  """vSGD-l for one leaf: returns the direction and the five new state arrays."""
+  c, eps, k = hps
+  ct = _core.compute_dtype(g.dtype, gbar.dtype)
+  g, gbar, vbar, hbar, vhbar, tau, *curv = (
+    x.astype(ct) for x in (g, gbar, vbar, hbar, vhbar, tau, *curv)
+  )
+  h = _curvature_fd(g, *curv) if len(curv) == 3 else jnp.abs(curv[0])
+  n0 = jnp.asarray(n0, ct)
+  if k is not None:  # an outlier (beyond k standard deviations) lengthens the memory by 1
+    outlier = jnp.abs(g - gbar) > k * jnp.sqrt(jnp.maximum(vbar - gbar * gbar, 0))
+    tau = tau + (outlier & ~in_init).astype(ct)
 
-    def average(old, sample, te, inflate=None):
-      # slow start: running sample means, inflated at the n0-th call (SPEC §5.4); then the
-      # vSGD-l average with a = 1/tau, 1 - a written as (tau - 1)/tau: exact subtraction, no
-      # cancellation when tau ~ 1 (SPEC §5.2)
-      w = 1 / n0c
-      start = old + w * sample
-      if inflate is not None:
-        start = jnp.where(finalize, inflate * start, start)
-      run = ((te - 1) / te) * old + (1 / te) * sample
-      return jnp.where(in_init, start, run)
+  def average(old, sample, inflate=None):
+    start = old + (1 / n0) * sample  # slow start: the running mean of the first n0 samples
+    if inflate is not None:
+      start = jnp.where(finalize, inflate * start, start)  # over-estimated at the n0-th call
+    run = ((tau - 1) / tau) * old + (1 / tau) * sample  # (1 − 1/τ) old + (1/τ) sample
+    return jnp.where(in_init, start, run)
 
-    te_s = _core.fan_out(te, 5)
-    gb_s = average(gb, gc, te_s[0])
-    vb_s = average(vb, gc * gc, te_s[1], cc)
-    hb_s = average(hb, h, te_s[2], cc)
-    vhb_s = average(vhb, h * h, te_s[3], cc * cc)
-
-    def signal_fraction(gb, vb):
-      # r = clip(gb²/(vb + eps), 0, 1) bit for bit (gb² >= 0; x/x = 1), with the division
-      # used once: XLA does not fuse a division into a loop that reads it twice (a clip),
-      # and would write it to a temporary
-      num, den = gb * gb, vb + ec
-      return jnp.where(num > den, den, num) / den
-
-    # the memory and the step read the new averages back
-    r_tau = signal_fraction(gb_s, vb_s)
-    tau_s = jnp.where(in_init, jnp.where(finalize, n0c, te_s[4]), (1 - r_tau) * te_s[4] + 1)
-    gb2, vb2, hb2, vhb2 = _core.materialize((gb_s, vb_s, hb_s, vhb_s))
-    r = signal_fraction(gb2, vb2)
-    eta = r * hb2 / (vhb2 + ec) if use_robust else r / (hb2 + ec)
-    out = jnp.where(in_init, 0, eta * gc)
-    new = (gb_s, vb_s, hb_s, vhb_s, tau_s)
-    return (out.astype(g.dtype), *(x.astype(d) for x, d in zip(new, stored, strict=True)))
-
-  return leaf
+  gbar, vbar = average(gbar, g), average(vbar, g * g, c)
+  hbar, vhbar = average(hbar, h, c), average(vhbar, h * h, c * c)
+  r = jnp.clip(gbar * gbar / (vbar + eps), 0, 1)  # the fraction of E[g²] that is signal
+  eta = r * hbar / (vhbar + eps) if robust else r / (hbar + eps)
+  tau = jnp.where(in_init, jnp.where(finalize, n0, tau), (1 - r) * tau + 1)
+  return jnp.where(in_init, 0, eta * g), gbar, vbar, hbar, vhbar, tau
 
 
 def scale_by_vsgd(
@@ -351,12 +303,13 @@ def scale_by_vsgd(
       _check_curvature(curvature)
       extra = (curvature,)
 
-    rule = _vsgd_rule(fd, bool(use_robust), outlier_threshold is not None, n0)
-    consts = _core.hypers_at(count, c, eps, outlier_threshold)
+    hps = _core.hypers_at(count, c, eps, outlier_threshold)
 
-    def leaf(g, gb, vb, hb, vhb, tau, *rest):
-      ct = _core.compute_dtype(g.dtype, gb.dtype)
-      return rule(consts(ct), in_init, finalize, g, gb, vb, hb, vhb, tau, *rest)
+    def leaf(g, gbar, vbar, hbar, vhbar, tau, *curv):
+      state = (gbar, vbar, hbar, vhbar, tau)
+      hp = hps(_core.compute_dtype(g.dtype, gbar.dtype))
+      out, *new = _vsgd_leaf(hp, in_init, finalize, n0, use_robust, g, *state, *curv)
+      return out.astype(g.dtype), *(x.astype(s.dtype) for x, s in zip(new, state, strict=True))
 
     tuples = jax.tree.map(
       leaf, updates, state.gbar, state.vbar, state.hbar, state.vhbar, state.tau, *extra
