@@ -92,19 +92,11 @@ def bold_driver(
   * the first call has nothing to compare with: it takes the step :math:`u_1` (:math:`s = 1`).
     A non-finite loss there shrinks :math:`s` and emits zeros.
 
-  Equality counts as success (not a rise), as in mize. On :math:`f(w) = w^2` with
-  ``optax.chain(nnml_optax.sgd(0.9), bold_driver())`` the parameters pass through 1, −0.8,
-  0.784, −0.923552 (rejected), 0.784 (undone), −0.069776, 0.0138086704.
-
-  Notes:
-    * The optimizer before it in the chain still sees the gradient of a rejected call (its state,
-      e.g. a momentum velocity, advances); Vogl et al. also zero the momentum after a failure,
-      which this transform does not do. It is exact for plain gradient descent.
-    * The scale and the stored loss are kept in float32 (float64 when some parameter is float64,
-      so that float64 runs are exact); the saved step is kept in the parameter dtype, so state
-      memory is one copy of the parameters (none with ``undo=False``).
-    * ``value`` must be the loss at the parameters the gradient was taken at. With mini-batches
-      the loss is noisy; use big batches, a ``tolerance``, or ``undo=False``.
+  Equality counts as success. The optimizer before it in the chain still sees the gradient of a
+  rejected call (Vogl et al. also zero the momentum after a failure; this transform does not).
+  ``value`` must be the loss where the gradient was taken; with mini-batches it is noisy: use big
+  batches, a ``tolerance``, or ``undo=False``. The saved step is one copy of the parameters
+  (none with ``undo=False``).
 
   Args:
     increase: :math:`\rho > 1`, the factor applied to the scale after a success (float or
@@ -115,6 +107,10 @@ def bold_driver(
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``value=``.
+
+  Raises:
+    ValueError: a hyperparameter out of range; ``update`` without a scalar ``value``.
+    TypeError: ``undo`` is not a bool.
 
   Examples:
     >>> import jax, jax.numpy as jnp, optax, nnml_optax
@@ -316,6 +312,10 @@ def reduce_on_plateau(
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its state holds ``plateau_scale``.
+
+  Raises:
+    ValueError: a hyperparameter out of range or an unknown ``mode``.
+    TypeError: ``patience`` or ``cooldown`` is not an int.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
