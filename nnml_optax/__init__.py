@@ -6,7 +6,7 @@ Hinton (ICML 2013) as a composable ``optax.GradientTransformation``. The public 
 for the map from lecture sections to functions.
 """
 
-import warnings
+import warnings as _warnings
 
 # public namespaces (6a/6b/6c)
 from . import data as data
@@ -74,7 +74,7 @@ _RENAMED = {"ScaleByRpropState": ("RpropState", RpropState)}
 def __getattr__(name: str) -> type:
   if name in _RENAMED:
     new, value = _RENAMED[name]
-    warnings.warn(
+    _warnings.warn(
       f"nnml_optax.{name} is renamed nnml_optax.{new}; the old name goes in 0.3.0",
       DeprecationWarning,
       stacklevel=2,
