@@ -603,3 +603,15 @@ def test_irprop_plus_needs_value():
   with pytest.raises(ValueError, match="value"):
     jax.jit(tx.update)(jnp.ones(2), state, jnp.zeros(2))
   tx.update(jnp.ones(2), state, jnp.zeros(2), value=1.0, unknown=3)  # unknown extras ignored
+
+
+def test_old_state_name_warns():
+  with pytest.warns(DeprecationWarning, match="RpropState"):
+    assert nn.ScaleByRpropState is nn.RpropState
+  assert nn.RpropState._fields == (
+    "count",
+    "step_sizes",
+    "prev_sign",
+    "prev_value",
+    "prev_update",
+  )  # the 0.1.0 fields: a 0.1.0 checkpoint restores unchanged
