@@ -100,12 +100,14 @@ def _finite_or_zero(x: jax.Array) -> jax.Array:
 # ---------------------------------------------------------------------------------------------
 
 
+@jax.jit  # traced once per leaf signature
 def _gains_leaf(hps, u, gain, last_sign):
   """Hinton's rule for one leaf: returns ``(G_t u_t, G_t, sign(u_t))``."""
   inc, dec, lo, hi = hps
   ct = _core.compute_dtype(u.dtype, gain.dtype)
   uc, gc = u.astype(ct), gain.astype(ct)
-  new = jnp.clip(jnp.where(uc * last_sign > 0, gc + inc, gc * dec), lo, hi)  # +δ or ×(1−δ)
+  new = jnp.where(uc * last_sign > 0, gc + inc, gc * dec)  # +δ or ×(1−δ)
+  new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))  # clip to [lo, hi]
   return (new * uc).astype(u.dtype), new.astype(gain.dtype), _core.sign_int8(uc)
 
 
@@ -191,12 +193,14 @@ def scale_by_local_gains(
 # ---------------------------------------------------------------------------------------------
 
 
+@jax.jit  # traced once per leaf signature
 def _gains_momentum_leaf(hps, u, gain, b):
   """Jacobs' rule for one leaf: returns ``(b_t, G_t, b_t)``, the stored velocity finite."""
   mu, inc, dec, lo, hi = hps
   ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
   uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
-  new = jnp.clip(jnp.where(_same_sign(uc, bc), gc + inc, gc * dec), lo, hi)
+  new = jnp.where(_same_sign(uc, bc), gc + inc, gc * dec)
+  new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))  # clip to [lo, hi]
   b_new = mu * bc + new * uc  # b_t = μ b_{t-1} + G_t u_t
   return b_new.astype(u.dtype), new.astype(gain.dtype), _finite_or_zero(b_new).astype(b.dtype)
 
@@ -374,6 +378,7 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
 
 
+@jax.jit  # traced once per leaf signature
 def _dbd_leaf(hps, u, rate, trace):
   """Delta-bar-delta for one leaf: returns ``(r_t u_t, r_t, δ̄_t)``."""
   kappa, phi, theta, max_gain = hps

@@ -7,6 +7,7 @@ Rprop uses only the sign of each derivative and adapts a step size per weight (R
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -39,13 +40,15 @@ class RpropState(NamedTuple):
   prev_update: Any = None
 
 
+@functools.partial(jax.jit, static_argnums=0)  # traced once per leaf signature
 def _rprop_leaf(variant: Variant, hps, g, delta, sign_prev, prev=None):
   """One real component: returns the unsigned direction d_t, Δ_t and the sign to store."""
   eta_minus, eta_plus, min_step, max_step, rose = hps
   sign = _core.sign_int8(g)
   p = sign * sign_prev  # sign(g_t · g_{t-1}), in {-1, 0, 1}
   factor = jnp.where(p > 0, eta_plus, jnp.where(p < 0, eta_minus, 1))
-  delta = jnp.clip(delta * factor, min_step, max_step)  # clamped at every step, as torch
+  delta = delta * factor  # then clipped to [Δmin, Δmax] at every step, as torch:
+  delta = jnp.where(delta > max_step, max_step, jnp.where(delta < min_step, min_step, delta))
   flip = p < 0
   if variant == "rprop-":
     return sign * delta, delta, sign
@@ -66,6 +69,7 @@ def _unpack(s: jax.Array) -> tuple[jax.Array, jax.Array]:
   return (shifted % 3 - 1).astype(jnp.int8), (shifted // 3 - 1).astype(jnp.int8)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _rprop_complex(variant: Variant, hps, g, delta, sign_prev, prev=None):
   """Complex parameters: the real and imaginary parts are two independent real weights."""
   (s_re, s_im), part = _unpack(sign_prev), (None, None) if prev is None else (prev.real, prev.imag)

@@ -7,6 +7,7 @@ itself. Not the 2024 "variational stochastic gradient descent" that shares the a
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -87,6 +88,7 @@ def _curvature_fd(g, p, p2, g2):
   return jnp.where(nz, jnp.abs(g2 - g) / jnp.where(nz, jnp.abs(delta), 1), 0)
 
 
+@functools.partial(jax.jit, static_argnums=(3, 4))  # traced once per leaf signature
 def _vsgd_leaf(hps, in_init, finalize, n0, robust, g, gbar, vbar, hbar, vhbar, tau, *curv):
   """vSGD-l for one leaf: returns the direction and the five new state arrays."""
   c, eps, k = hps
