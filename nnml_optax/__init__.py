@@ -60,7 +60,7 @@ from ._rmsprop import rmsprop as rmsprop
 from ._rmsprop import scale_by_rms as scale_by_rms
 
 # 6e the Rprop family
-from ._rprop import ScaleByRpropState as ScaleByRpropState
+from ._rprop import RpropState as RpropState
 from ._rprop import rprop as rprop
 from ._rprop import scale_by_rprop as scale_by_rprop
 
@@ -78,13 +78,13 @@ __all__ = [
   "PlateauRule",
   "ReduceOnPlateauState",
   "RmsState",
+  "RpropState",
   "ScaleByConjugateGradientState",
   "ScaleByDeltaBarDeltaState",
   "ScaleByFanInState",
   "ScaleByLocalGainsMomentumState",
   "ScaleByLocalGainsState",
   "ScaleByMomentumState",
-  "ScaleByRpropState",
   "ScaleByVsgdState",
   "bold_driver",
   "conjugate_gradient",
@@ -119,6 +119,7 @@ __all__ = [
 _DEPRECATED = {
   "ScaleByRmsState": ("_rmsprop", "RmsState"),  # optax.ScaleByRmsState has other fields
   "ScaleByCenteredRmsState": ("_rmsprop", "CenteredRmsState"),
+  "ScaleByRpropState": ("_rprop", "RpropState"),  # optax.ScaleByRpropState has other fields
   "RmspropMomentumState": ("_migrate", "RmspropMomentumState"),  # no 0.2.0 state
   "CenteredRmspropMomentumState": ("_migrate", "CenteredRmspropMomentumState"),  # no 0.2.0 state
 }
@@ -132,7 +133,7 @@ def __getattr__(name: str):
     module, new = _DEPRECATED[name]
     hint = (
       f"use nnml_optax.{new}"
-      if module == "_rmsprop"
+      if module != "_migrate"
       else "rmsprop's state is now a chain's tuple (see nnml_optax.migrate_0_1_state)"
     )
     warnings.warn(

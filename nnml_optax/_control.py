@@ -3,9 +3,9 @@
 Lecture 6a's recipe for the learning rate: "if the error keeps getting worse or oscillates wildly,
 reduce the learning rate; if the error is falling fairly consistently but slowly, increase it";
 "write a simple program to automate this way of adjusting the learning rate" (:func:`bold_driver`,
-Vogl et al. 1988, Battiti 1989; SPEC §0, §7, TV-11); and "turn down the learning rate when the error
+Vogl et al. 1988, Battiti 1989); and "turn down the learning rate when the error
 stops decreasing, measured on a separate validation set" (:func:`reduce_on_plateau`, with
-:func:`update_plateau` to feed it a validation metric once per epoch; SPEC §1.1, §6.7).
+:func:`update_plateau` to feed it a validation metric once per epoch).
 
 Both are gradient transformations that multiply the incoming updates by a scalar scale: chain them
 *after* an optimizer (after its learning rate), e.g. ``optax.chain(nnml_optax.momentum(0.1),
@@ -15,14 +15,13 @@ optax schedule (``optax.cosine_decay_schedule``, ``optax.linear_schedule``...) a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from . import _core
-from ._core import ScalarOrSchedule
 
 
 def _scalar_value(value: Any, who: str) -> jax.Array:
@@ -65,10 +64,10 @@ class BoldDriverState(NamedTuple):
 
 
 def bold_driver(
-  increase: ScalarOrSchedule = 1.1,
-  decrease: ScalarOrSchedule = 0.5,
+  increase: optax.ScalarOrSchedule = 1.1,
+  decrease: optax.ScalarOrSchedule = 0.5,
   *,
-  tolerance: ScalarOrSchedule = 0.0,
+  tolerance: optax.ScalarOrSchedule = 0.0,
   undo: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
   r"""The bold driver: grow the step while the loss falls, shrink it (and undo) when it rises.
@@ -93,19 +92,11 @@ def bold_driver(
   * the first call has nothing to compare with: it takes the step :math:`u_1` (:math:`s = 1`).
     A non-finite loss there shrinks :math:`s` and emits zeros.
 
-  Equality counts as success (not a rise), as in mize and SPEC TV-11. On :math:`f(w) = w^2` with
-  ``optax.chain(nnml_optax.sgd(0.9), bold_driver())`` the parameters pass through 1, −0.8,
-  0.784, −0.923552 (rejected), 0.784 (undone), −0.069776, 0.0138086704 (TV-11).
-
-  Notes:
-    * The optimizer before it in the chain still sees the gradient of a rejected call (its state,
-      e.g. a momentum velocity, advances); Vogl et al. also zero the momentum after a failure,
-      which this transform does not do. It is exact for plain gradient descent.
-    * The scale and the stored loss are kept in float32 (float64 when some parameter is float64,
-      so that float64 runs are exact); the saved step is kept in the parameter dtype, so state
-      memory is one copy of the parameters (none with ``undo=False``).
-    * ``value`` must be the loss at the parameters the gradient was taken at. With mini-batches
-      the loss is noisy; use big batches, a ``tolerance``, or ``undo=False``.
+  Equality counts as success. The optimizer before it in the chain still sees the gradient of a
+  rejected call (Vogl et al. also zero the momentum after a failure; this transform does not).
+  ``value`` must be the loss where the gradient was taken; with mini-batches it is noisy: use big
+  batches, a ``tolerance``, or ``undo=False``. The saved step is one copy of the parameters
+  (none with ``undo=False``).
 
   Args:
     increase: :math:`\rho > 1`, the factor applied to the scale after a success (float or
@@ -117,6 +108,10 @@ def bold_driver(
   Returns:
     An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``value=``.
 
+  Raises:
+    ValueError: a hyperparameter out of range; ``update`` without a scalar ``value``.
+    TypeError: ``undo`` is not a bool.
+
   Examples:
     >>> import jax, jax.numpy as jnp, optax, nnml_optax
     >>> f = lambda w: jnp.sum(w ** 2)
@@ -126,7 +121,7 @@ def bold_driver(
     ...   value, grad = jax.value_and_grad(f)(w)
     ...   updates, state = tx.update(grad, state, w, value=value)
     ...   w = optax.apply_updates(w, updates)
-    >>> print(w.round(6))  # TV-11: 1, -0.8, 0.784, -0.923552, 0.784, -0.069776, 0.013809
+    >>> print(w.round(6))  # 1, -0.8, 0.784, -0.923552, 0.784, -0.069776, 0.013809
     [0.013809]
     >>> print(optax.tree.get(state, "driver_scale").round(5))  # 1.1 * 1.1 / 2 * 1.1
     0.6655
@@ -240,7 +235,7 @@ class ReduceOnPlateauState(NamedTuple):
 
 
 def _evaluate(state: ReduceOnPlateauState, value: jax.Array) -> ReduceOnPlateauState:
-  """One evaluation of the metric in torch ``ReduceLROnPlateau.step``'s order (SPEC §6.7), with a
+  """One evaluation of the metric in torch ``ReduceLROnPlateau.step``'s order, with a
   sign-correct threshold."""
   r = state.rule
   sdt = state.plateau_scale.dtype
@@ -266,14 +261,14 @@ def _evaluate(state: ReduceOnPlateauState, value: jax.Array) -> ReduceOnPlateauS
 
 
 def reduce_on_plateau(
-  factor: ScalarOrSchedule = 0.1,
+  factor: optax.ScalarOrSchedule = 0.1,
   patience: int = 10,
   *,
   cooldown: int = 0,
-  min_scale: ScalarOrSchedule = 0.0,
-  rtol: ScalarOrSchedule = 1e-4,
-  atol: ScalarOrSchedule = 0.0,
-  mode: str = "min",
+  min_scale: optax.ScalarOrSchedule = 0.0,
+  rtol: optax.ScalarOrSchedule = 1e-4,
+  atol: optax.ScalarOrSchedule = 0.0,
+  mode: Literal["min", "max"] = "min",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Turns the learning rate down when a (validation) metric stops improving (lecture 6a).
 
@@ -294,7 +289,7 @@ def reduce_on_plateau(
   per epoch, with :func:`update_plateau` on the whole optimizer state, without feeding gradients.
   ``update`` without ``value`` only applies the current scale.
 
-  Differences from the libraries (SPEC §6.7, TV-12):
+  Differences from the libraries:
     * torch semantics for ``patience``: the scale drops when the number of consecutive bad
       evaluations *exceeds* ``patience`` (``optax.contrib.reduce_on_plateau`` drops on the
       ``patience``-th, and with ``patience=0`` also on improving ones).
@@ -317,6 +312,10 @@ def reduce_on_plateau(
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its state holds ``plateau_scale``.
+
+  Raises:
+    ValueError: a hyperparameter out of range or an unknown ``mode``.
+    TypeError: ``patience`` or ``cooldown`` is not an int.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax

@@ -2,7 +2,7 @@
 
 "If a hidden unit has a big fan-in, small changes on many of its incoming weights can cause the
 learning to overshoot": initialise incoming weights in proportion to 1/sqrt(fan-in), and "we can
-also scale the learning rate the same way" (SPEC §1.2; the slide's "proportional to
+also scale the learning rate the same way" (the slide's "proportional to
 sqrt(fan-in)" means 1/sqrt(fan-in)).
 """
 
@@ -17,7 +17,6 @@ import jax
 import optax
 
 from . import _core
-from ._core import ScalarOrSchedule
 
 
 def _kernel_fan_in(shape: tuple[int, ...]) -> int:
@@ -39,7 +38,7 @@ class ScaleByFanInState(NamedTuple):
 
 
 def scale_by_fan_in(
-  power: ScalarOrSchedule = 0.5,
+  power: optax.ScalarOrSchedule = 0.5,
   *,
   fan_in_fn: Callable[[tuple[int, ...]], int] | None = None,
 ) -> optax.GradientTransformation:

@@ -1,9 +1,8 @@
 """Fusing many small leaves into a few contiguous buffers, for compile time and step time.
 
 XLA compiles one kernel (or more) per leaf of an optimizer update, so compile time grows faster than
-linearly with the number of leaves (measured here: ``optax.rmsprop(momentum=0.9)`` compiles in 4.4 s
-for 1,000 leaves, 25 s for 3,000). :func:`fuse_leaves` runs an elementwise transform on one buffer
-per dtype instead.
+linearly with the number of leaves (``benchmarks/scale.py`` measures it). :func:`fuse_leaves` runs
+an elementwise transform on one buffer per dtype instead.
 """
 
 from __future__ import annotations
@@ -129,22 +128,19 @@ def fuse_leaves(
     \text{update}(u) = \text{split}\big(\text{inner.update}(\text{concat}_{\text{dtype}}(u))\big)
 
   Leaves are raveled and concatenated into one buffer per dtype, the leaves of one shape next to
-  each other; the inner transform sees a small dict of buffers, so the compiled update has a
-  handful of large kernels instead of thousands of small ones. The numbers are identical to the unwrapped transform (up to XLA's choice of vector
-  instructions for another buffer length under ``jit``: a few ulp; bit for bit without ``jit``) for every *elementwise* rule
-  (all of nnml_optax's transforms except :func:`nnml_optax.scale_by_fan_in`, which reads leaf shapes,
-  and optax's ``scale_by_adam``, ``scale_by_rms``, ``trace``, ``sgd``, ``rmsprop``...); global rules
-  (bold driver, reduce-on-plateau, vSGD-g) are also unchanged, since they see the same set of numbers.
-  Unlike ``optax.flatten`` it keeps each leaf's dtype (one buffer per dtype) and sharding: a leaf
-  partitioned over several devices is left as its own leaf rather than gathered. Extra arguments are
-  forwarded: a callable (``grad_fn``) is wrapped to take and return fused buffers, a tree shaped like
-  the updates (``curvature``) is fused, anything else (``value``) is passed as it is. The
-  parameters are concatenated only when the inner update reads them (decided by tracing it once
-  more on the fused buffers); otherwise it gets the fused updates in their place.
+  each other, so the compiled update has a handful of large kernels instead of thousands of small
+  ones. For an *elementwise* inner transform (all of nnml_optax's but
+  :func:`nnml_optax.scale_by_fan_in`, which reads leaf shapes; optax's ``scale_by_adam``,
+  ``trace``, ``rmsprop``...) and for global ones (bold driver, reduce-on-plateau) the numbers are
+  those of the unwrapped transform (bit for bit without ``jit``; a few ulp under ``jit``, where
+  XLA may vectorise another buffer length differently). Unlike ``optax.flatten`` it keeps each
+  leaf's dtype and sharding: a leaf partitioned over several devices stays its own leaf. Extra
+  arguments are forwarded: a callable (``grad_fn``) takes and returns fused buffers, a tree shaped
+  like the updates (``curvature``) is fused, anything else (``value``) is passed as it is; the
+  parameters are fused only when the inner update reads them.
 
-  Wrap the whole optimizer and put ``optax.masked``/``optax.multi_transform`` *outside*: inside, the
-  wrapped transform sees the buffers, not the parameter tree. The grouping is decided at ``init`` from the parameters' shardings (concrete arrays); ``init``
-  under ``jax.jit``/``jax.eval_shape`` sees no sharding and fuses every leaf.
+  Put ``optax.masked``/``optax.multi_transform`` outside the wrapper. The grouping is decided at
+  ``init`` from the parameters' shardings; under ``jax.jit`` every leaf is fused.
 
   Args:
     inner: the transform to wrap (any ``GradientTransformation``, with or without extra args).
@@ -152,10 +148,8 @@ def fuse_leaves(
       cut at its run's start plus its position in the run, read at run time from the state
       (``FuseLeavesState.positions``, as many int32 scalars as the most frequent shape has
       leaves), so XLA compiles one split kernel per leaf *shape* (default). ``False``: constant
-      offsets, so every leaf is its own split kernel. 3,000 small leaves of 65 shapes on 2 CPU
-      cores, against the unwrapped ``optax.rmsprop(momentum=0.9)``: compile 0.4x and step
-      0.3-0.4x with run-time positions; 2.1-2.2x and 0.5-0.6x with ``False``, which is kept for
-      backends whose compile time does not grow with distinct kernels.
+      offsets, every leaf its own split kernel, for backends whose compile time does not grow
+      with distinct kernels (``benchmarks/scale.py`` compares the two).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` with the same updates as ``inner``.
@@ -249,9 +243,9 @@ _CHUNK = 64
 
 
 def _concatenate(parts: list[jax.Array]) -> jax.Array:
-  """``jnp.concatenate`` in chunks of 64: XLA:CPU compiles one 3,000-operand concatenation kernel
-  in time that grows faster than linearly with its operands (4.2 s against 2.7 s in chunks). The
-  barrier keeps XLA's simplifier from merging the chunks back into one concatenation."""
+  """``jnp.concatenate`` in chunks of 64: XLA:CPU compiles one concatenation of thousands of
+  operands in time that grows faster than linearly with them. The barrier keeps XLA's simplifier
+  from merging the chunks back into one concatenation."""
   if len(parts) == 1:
     return parts[0]
   if len(parts) <= _CHUNK:

@@ -1,19 +1,9 @@
 """Per-connection adaptive learning rates (lecture 6d; Jacobs 1988).
 
-Each weight gets a *local gain* that multiplies a hand-set global learning rate (SPEC §1.5, §3):
-
-* :func:`scale_by_local_gains` is Hinton's rule: a gain grows by an additive ``δ`` while the
-  gradient keeps its sign, is multiplied by ``1 − δ`` otherwise, and is clipped to
-  ``[min_gain, max_gain]``;
-* :func:`scale_by_local_gains_momentum` decides the gain change from the agreement of the gradient
-  with the *velocity* (Jacobs 1989, the lecture's trick for gains with momentum);
-* :func:`scale_by_delta_bar_delta` is Jacobs' delta-bar-delta: the agreement is with an exponential
-  trace of past gradients, the increase is additive and the decrease multiplicative.
-
-:func:`local_gains` and :func:`delta_bar_delta` are the aliases (global learning rate applied).
-All states are compact: the gains are float32 (float64 for float64 parameters), the previous
-gradient is kept only as its int8 sign, and the velocity or trace is one array in the parameter
-dtype.
+Each weight gets a local gain that multiplies the global learning rate: Hinton's rule
+(:func:`scale_by_local_gains`), the gain decided by the velocity with momentum
+(:func:`scale_by_local_gains_momentum`), and Jacobs' delta-bar-delta
+(:func:`scale_by_delta_bar_delta`); :func:`local_gains` and :func:`delta_bar_delta` are the aliases.
 """
 
 from __future__ import annotations
@@ -25,11 +15,6 @@ import jax.numpy as jnp
 import optax
 
 from . import _core
-from ._core import ScalarOrSchedule
-
-# ---------------------------------------------------------------------------------------------
-# states
-# ---------------------------------------------------------------------------------------------
 
 
 class ScaleByLocalGainsState(NamedTuple):
@@ -110,88 +95,57 @@ def _finite_or_zero(x: jax.Array) -> jax.Array:
   return jnp.where(jnp.isfinite(x), x, 0)
 
 
-def _velocity_gives_update(u_dtype: Any, b_dtype: Any, ct: Any) -> bool:
-  """Whether the stored velocity, read back, is the update ``b_t`` cast to ``u_dtype`` wherever
-  ``b_t`` is finite: the velocity is kept in the compute dtype ``ct``, or in the update's dtype
-  with the exponent range of ``ct`` (bfloat16 yes; float16 no, it overflows at 65504)."""
-  b_dtype, u_dtype, ct = jnp.dtype(b_dtype), jnp.dtype(u_dtype), jnp.dtype(ct)
-  if b_dtype == ct:
-    return True
-  return b_dtype == u_dtype and jnp.finfo(b_dtype).maxexp >= jnp.finfo(ct).maxexp
-
-
 # ---------------------------------------------------------------------------------------------
 # Hinton's local gains (6d)
 # ---------------------------------------------------------------------------------------------
 
 
-@_core.trace_once
-def _gains_leaf(consts, u, gain, last_sign):
-  """:func:`scale_by_local_gains`' per-leaf rule, traced once per leaf signature
-  (``_core.trace_once``); ``consts`` = (increase, decrease, min, max) in the compute dtype."""
-  inc, dec, lo, hi = consts
+@jax.jit  # traced once per leaf signature
+def _gains_leaf(hps, u, gain, last_sign):
+  """Hinton's rule for one leaf: returns ``(G_t u_t, G_t, sign(u_t))``."""
+  inc, dec, lo, hi = hps
   ct = _core.compute_dtype(u.dtype, gain.dtype)
   uc, gc = u.astype(ct), gain.astype(ct)
-  # XLA:CPU computes each output in its own loop. In this order each loop reads inputs, old
-  # state that no earlier loop has overwritten, or new state, so that all of them work in
-  # place and XLA keeps no copy of an old state array:
-  # 1. the gains, from the old gains and signs. The test is the slide's u·s > 0 (exact, as s
-  #    is -1, 0 or 1; false for NaN) rather than sign(u) == s != 0, which would share sign(u)
-  #    with loop 2 and XLA would store it in a temporary;
-  agree = uc * last_sign.astype(ct) > 0
-  new = jnp.where(agree, gc + inc, gc * dec)
-  new = _core.materialize(_core.clip(new, lo, hi))
-  # 2. the signs, overwriting the old ones once loop 1 has read them;
-  new_stored = new.astype(gain.dtype)
-  sign = _core.after(_core.sign_int8(uc), new_stored)
-  # 3. the update (fused into `p + u` by apply_updates), from the new gains.
-  return (new * uc).astype(u.dtype), new_stored, sign
+  new = jnp.where(uc * last_sign > 0, gc + inc, gc * dec)  # +δ or ×(1−δ)
+  new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))  # clip to [lo, hi]
+  return (new * uc).astype(u.dtype), new.astype(gain.dtype), _core.sign_int8(uc)
 
 
 def scale_by_local_gains(
-  additive_increase: ScalarOrSchedule = 0.05,
-  multiplicative_decrease: ScalarOrSchedule = 0.95,
-  min_gain: ScalarOrSchedule = 0.1,
-  max_gain: ScalarOrSchedule = 10.0,
+  additive_increase: optax.ScalarOrSchedule = 0.05,
+  multiplicative_decrease: optax.ScalarOrSchedule = 0.95,
+  min_gain: optax.ScalarOrSchedule = 0.1,
+  max_gain: optax.ScalarOrSchedule = 10.0,
 ) -> optax.GradientTransformation:
-  r"""Scales each coordinate by a local gain adapted from gradient sign agreement (lecture 6d).
+  r"""Scales each coordinate by a local gain adapted from sign agreement (lecture 6d).
 
-  With :math:`u_t` the incoming updates and :math:`G_0 = 1`, :math:`s_0 = 0`,
+  With the incoming updates :math:`u_t`, :math:`G_0 = 1` and :math:`s_0 = 0`:
 
   .. math::
 
-    G_t = \mathrm{clip}\Big(\begin{cases} G_{t-1} + \delta & \text{if } u_t\, s_{t-1} > 0 \\
-      (1-\delta)\, G_{t-1} & \text{otherwise} \end{cases},\; G_{\min},\; G_{\max}\Big),
-    \qquad \text{out}_t = G_t\, u_t, \qquad s_t = \mathrm{sign}(u_t)
+    G_t = \mathrm{clip}\big(G_{t-1} + \delta \text{ if } u_t s_{t-1} > 0 \text{ else }
+      (1-\delta) G_{t-1},\ G_{\min}, G_{\max}\big), \quad \text{out}_t = G_t u_t, \quad
+      s_t = \mathrm{sign}(u_t)
 
-  Additive increase with multiplicative decrease makes large gains collapse quickly once the
-  weight starts to oscillate; with random signs the gain hovers around 1. This is the slide's
-  literal rule (SPEC §0, TV-5): anything that is not a strict sign agreement decreases the gain, so
-  the first step (no previous gradient) and zero gradients multiply it by :math:`1-\delta`. The
-  previous gradient is kept only as an int8 sign (5 bytes per float32 parameter in all). The
-  direction is unsigned (it has the sign of :math:`u`): chain a learning rate, or use
-  :func:`local_gains`. Gains work on any direction with the gradient's sign, for example rmsprop's
-  (the lecture's "rmsprop with adaptive rates", 6e)::
-
-    optax.chain(nnml_optax.scale_by_rms(), nnml_optax.scale_by_local_gains(),
-                optax.scale_by_learning_rate(lr))
-
-  Non-finite gradients: the output entry is NaN/inf (nothing is hidden), the stored sign of a NaN
-  entry is 0 and the gain stays finite and within its bounds, so a NaN costs a gain at most two
-  decreases and never poisons it. ``optax.apply_if_finite`` skips such steps altogether and leaves
-  this state untouched.
+  Anything but a strict sign agreement decreases the gain (the first step and zero gradients
+  too). The previous gradient is kept as an int8 sign. A NaN gradient gives a NaN output entry
+  and stores sign 0; the gain stays finite. The direction is unsigned: chain a learning rate, or
+  use :func:`local_gains`. Gains work on any direction with the gradient's sign, e.g. after
+  :func:`scale_by_rms` (the lecture's "rmsprop with adaptive rates", 6e).
 
   Args:
-    additive_increase: :math:`\delta > 0`, added to a gain on a sign agreement (lecture:
-      0.05); a float or a schedule.
-    multiplicative_decrease: :math:`1 - \delta \in (0, 1)`, the factor applied to a gain
-      otherwise (lecture: 0.95); a float or a schedule.
-    min_gain: lower clip :math:`G_{\min} > 0` (lecture: 0.1 or 0.01); a float or a schedule.
-    max_gain: upper clip :math:`G_{\max} \ge G_{\min}` (lecture: 10 or 100); a float or a
-      schedule.
+    additive_increase: :math:`\delta > 0` added on agreement (lecture: 0.05).
+    multiplicative_decrease: :math:`1 - \delta \in (0, 1)`, the factor otherwise (lecture: 0.95).
+    min_gain: :math:`G_{\min} > 0` (lecture: 0.1 or 0.01).
+    max_gain: :math:`G_{\max} \ge G_{\min}` (lecture: 10 or 100).
+
+  Each is a float or a schedule of the step count.
 
   Returns:
     An ``optax.GradientTransformation``.
+
+  Raises:
+    ValueError: a hyperparameter out of range.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
@@ -202,23 +156,10 @@ def scale_by_local_gains(
     >>> print(state.gains.round(4))  # 0.95 (first step), then +0.05 / x0.95, then +0.05
     [1.05   0.9525]
 
-    Rmsprop with local gains on an ill-conditioned quadratic:
-
-    >>> import jax
-    >>> f = lambda w: 0.5 * jnp.sum(jnp.array([1.0, 100.0]) * w ** 2)
-    >>> tx = optax.chain(nnml_optax.scale_by_rms(), nnml_optax.scale_by_local_gains(),
-    ...                  optax.scale_by_learning_rate(0.01))
-    >>> w = jnp.array([1.0, 1.0]); state = tx.init(w)
-    >>> for _ in range(300):
-    ...   u, state = tx.update(jax.grad(f)(w), state)
-    ...   w = optax.apply_updates(w, u)
-    >>> bool(f(w) < 1e-3)
-    True
-
   References:
     Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6d, 2012.
     Jacobs, "Increased rates of convergence through learning rate adaptation", Neural Networks
-    1(4):295-307, 1988.
+    1(4), 1988.
   """
   _check_gains(additive_increase, multiplicative_decrease, min_gain, max_gain)
 
@@ -252,80 +193,55 @@ def scale_by_local_gains(
 # ---------------------------------------------------------------------------------------------
 
 
-@_core.trace_once
-def _gains_momentum_leaf(consts, u, gain, b):
-  """:func:`scale_by_local_gains_momentum`'s per-leaf rule, traced once per leaf signature;
-  ``consts`` = (momentum, increase, decrease, min, max) in the compute dtype."""
-  mu, inc, dec, lo, hi = consts
+@jax.jit  # traced once per leaf signature
+def _gains_momentum_leaf(hps, u, gain, b):
+  """Jacobs' rule for one leaf: returns ``(b_t, G_t, b_t)``, the stored velocity finite."""
+  mu, inc, dec, lo, hi = hps
   ct = _core.compute_dtype(u.dtype, gain.dtype, b.dtype)
   uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
-  # XLA:CPU computes each output in its own loop: 1. the gains, from the old gains and
-  # velocity; 2. the velocity, overwriting the old one, from the new gains read back;
   new = jnp.where(_same_sign(uc, bc), gc + inc, gc * dec)
-  new = _core.materialize(_core.clip(new, lo, hi))
-  b_new = mu * bc + new * uc
-  b_store = _finite_or_zero(b_new).astype(b.dtype)
-  if not _velocity_gives_update(u.dtype, b.dtype, ct):  # e.g. float16: exact, with a copy
-    return b_new.astype(u.dtype), new.astype(gain.dtype), b_store
-  # 3. the update b_new (fused into `p + u` by apply_updates) from the new states only, as it
-  # cannot read the old velocity that loop 2 overwrites (XLA would keep a copy of it). The
-  # stored velocity is b_new where that is finite; where it is not, G·u is the same inf or
-  # NaN (the old velocity being finite), except when μ·b + G·u overflows from finite terms
-  # (|b_new| beyond the float range): the update entry is then 0 instead of ±inf. The second
-  # barrier keeps XLA from sharing G·u with loop 2 through a temporary.
-  gains_c, b_c = _core.materialize((new, b_store))
-  gu = gains_c * uc
-  out = jnp.where(jnp.isfinite(gu), b_c.astype(ct), gu)
-  return out.astype(u.dtype), new.astype(gain.dtype), b_store
+  new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))  # clip to [lo, hi]
+  b_new = mu * bc + new * uc  # b_t = μ b_{t-1} + G_t u_t
+  return b_new.astype(u.dtype), new.astype(gain.dtype), _finite_or_zero(b_new).astype(b.dtype)
 
 
 def scale_by_local_gains_momentum(
-  momentum: ScalarOrSchedule = 0.9,
-  additive_increase: ScalarOrSchedule = 0.05,
-  multiplicative_decrease: ScalarOrSchedule = 0.95,
-  min_gain: ScalarOrSchedule = 0.1,
-  max_gain: ScalarOrSchedule = 10.0,
+  momentum: optax.ScalarOrSchedule = 0.9,
+  additive_increase: optax.ScalarOrSchedule = 0.05,
+  multiplicative_decrease: optax.ScalarOrSchedule = 0.95,
+  min_gain: optax.ScalarOrSchedule = 0.1,
+  max_gain: optax.ScalarOrSchedule = 10.0,
   *,
   accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Local gains decided by agreement with the velocity, then momentum (lecture 6d, Jacobs).
 
-  With :math:`u_t` the incoming updates, :math:`G_0 = 1` and :math:`b_0 = 0`,
+  With the incoming updates :math:`u_t`, :math:`G_0 = 1` and :math:`b_0 = 0`:
 
   .. math::
 
-    G_t = \mathrm{clip}\Big(\begin{cases} G_{t-1} + \delta & \text{if } u_t\, b_{t-1} > 0 \\
-      (1-\delta)\, G_{t-1} & \text{otherwise} \end{cases},\; G_{\min},\; G_{\max}\Big),
-    \qquad b_t = \mu_t\, b_{t-1} + G_t\, u_t, \qquad \text{out}_t = b_t
+    G_t = \mathrm{clip}\big(G_{t-1} + \delta \text{ if } u_t b_{t-1} > 0 \text{ else }
+      (1-\delta) G_{t-1},\ G_{\min}, G_{\max}\big), \quad
+    b_t = \mu_t b_{t-1} + G_t u_t, \quad \text{out}_t = b_t
 
-  The gain grows when the new update agrees in sign with the velocity it joins. Fed the
-  learning-rate-scaled negative gradient :math:`u_t = -\epsilon g_t` (as :func:`local_gains`
-  does), :math:`b_t` is the lecture's velocity :math:`v(t) = \alpha v(t-1) - \epsilon G g(t)`
-  and the test is SPEC §1.5's "increase iff :math:`g(t)\, v(t-1) < 0`" (TV-5); fed the gradient
-  itself the test is the same up to the positive factor :math:`\epsilon`. The first step and zero
-  products decrease the gain (the literal rule, SPEC §0). The state is the gains and the velocity
-  (8 bytes per float32 parameter).
-
-  Non-finite gradients: the output entry is NaN/inf (nothing is hidden); the stored velocity entry
-  is reset to 0 ("no information", as the int8 sign of :func:`scale_by_local_gains`) and the gain
-  stays finite and within its bounds, so one NaN does not pin the gain at ``min_gain`` forever. With
-  a float32/float64 velocity, an entry that overflows from finite values (beyond the largest
-  float) is reset to 0 in the same way, and its weight does not move on that step.
-  ``optax.apply_if_finite`` skips such steps and leaves this state untouched.
+  Fed :math:`u_t = -\epsilon g_t` (as :func:`local_gains` does), :math:`b_t` is the lecture's
+  velocity and the gain grows iff :math:`g_t v_{t-1} < 0`. The first step and zero products
+  decrease the gain. A non-finite entry of :math:`b_t` is returned as it is but stored as 0, so
+  the gain stays finite and adapts again afterwards.
 
   Args:
-    momentum: :math:`\mu \in [0, 1)`, a float or a schedule.
-    additive_increase: :math:`\delta > 0`, added to a gain on a sign agreement (lecture:
-      0.05); a float or a schedule.
-    multiplicative_decrease: :math:`1 - \delta \in (0, 1)`, the factor applied to a gain
-      otherwise (lecture: 0.95); a float or a schedule.
-    min_gain: lower clip :math:`G_{\min} > 0` (lecture: 0.1 or 0.01); a float or a schedule.
-    max_gain: upper clip :math:`G_{\max} \ge G_{\min}` (lecture: 10 or 100); a float or a
-      schedule.
+    momentum: :math:`\mu \in [0, 1)`.
+    additive_increase, multiplicative_decrease, min_gain, max_gain: see
+      :func:`scale_by_local_gains`.
     accumulator_dtype: dtype of the velocity (``None``: the parameter dtype).
+
+  Each float is a float or a schedule of the step count.
 
   Returns:
     An ``optax.GradientTransformation``.
+
+  Raises:
+    ValueError: a hyperparameter out of range.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
@@ -335,13 +251,13 @@ def scale_by_local_gains_momentum(
     >>> for g in (1.0, 1.0, 1.0):
     ...   u, state = tx.update(jnp.array([g]), state)
     ...   w = optax.apply_updates(w, u)
-    >>> print(w.round(5))  # TV-5 (momentum): -0.095, -0.2805, -0.55245
+    >>> print(w.round(5))  # -0.095, -0.2805, -0.55245
     [-0.55245]
 
   References:
     Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6d, 2012.
     Jacobs, "Increased rates of convergence through learning rate adaptation", Neural Networks
-    1(4):295-307, 1988.
+    1(4), 1988.
   """
   _core.check_range("momentum", momentum, 0.0, 1.0, hi_open=True)
   _check_gains(additive_increase, multiplicative_decrease, min_gain, max_gain)
@@ -377,47 +293,41 @@ def scale_by_local_gains_momentum(
 
 
 def local_gains(
-  learning_rate: ScalarOrSchedule,
-  additive_increase: ScalarOrSchedule = 0.05,
-  multiplicative_decrease: ScalarOrSchedule = 0.95,
-  min_gain: ScalarOrSchedule = 0.1,
-  max_gain: ScalarOrSchedule = 10.0,
+  learning_rate: optax.ScalarOrSchedule,
+  additive_increase: optax.ScalarOrSchedule = 0.05,
+  multiplicative_decrease: optax.ScalarOrSchedule = 0.95,
+  min_gain: optax.ScalarOrSchedule = 0.1,
+  max_gain: optax.ScalarOrSchedule = 10.0,
   *,
-  momentum: ScalarOrSchedule | None = None,
+  momentum: optax.ScalarOrSchedule | None = None,
   accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Gradient descent with a separate adaptive gain per connection (lecture 6d).
 
-  Without momentum, :math:`\Delta w_t = -\epsilon_t\, G_t\, g_t` with Hinton's gains
-  (:func:`scale_by_local_gains`: +δ on a sign agreement of two consecutive gradients, ×(1−δ)
-  otherwise, clipped). With ``momentum`` the gain change is decided by the velocity instead of the
-  previous gradient (:func:`scale_by_local_gains_momentum`, Jacobs; SPEC §1.5):
+  Without momentum, :math:`\Delta w_t = -\epsilon_t G_t g_t` with Hinton's gains
+  (:func:`scale_by_local_gains`); with ``momentum`` the gain follows the velocity
+  (:func:`scale_by_local_gains_momentum`, Jacobs), the learning rate inside the velocity:
 
   .. math::
 
-    G_t \uparrow \text{ iff } g_t\, v_{t-1} < 0, \qquad
+    G_t \uparrow \text{ iff } g_t v_{t-1} < 0, \qquad
     v_t = \alpha_t v_{t-1} - \epsilon_t G_t g_t, \qquad \Delta w_t = v_t
 
-  As in :func:`nnml_optax.momentum` the learning rate sits inside the velocity (SPEC §0). The
-  lecture advises full-batch learning or big mini-batches, so that sign changes are not mostly
-  sampling noise, and notes that gains only handle axis-aligned effects.
+  The lecture advises full batches or big mini-batches, so that sign changes are not mostly
+  sampling noise.
 
   Args:
     learning_rate: the global rate :math:`\epsilon \ge 0`, a float or a schedule.
-    additive_increase: :math:`\delta > 0`, added to a gain on a sign agreement (lecture:
-      0.05); a float or a schedule.
-    multiplicative_decrease: :math:`1 - \delta \in (0, 1)`, the factor applied to a gain
-      otherwise (lecture: 0.95); a float or a schedule.
-    min_gain: lower clip :math:`G_{\min} > 0` (lecture: 0.1 or 0.01); a float or a schedule.
-    max_gain: upper clip :math:`G_{\max} \ge G_{\min}` (lecture: 10 or 100); a float or a
-      schedule.
-    momentum: ``None`` (no momentum: consecutive-gradient rule) or :math:`\alpha \in [0, 1)`, a
-      float or a schedule (velocity rule).
-    accumulator_dtype: dtype of the velocity when ``momentum`` is given (``None``: the parameter
-      dtype).
+    additive_increase, multiplicative_decrease, min_gain, max_gain: see
+      :func:`scale_by_local_gains`.
+    momentum: ``None`` (consecutive-gradient rule) or :math:`\alpha \in [0, 1)`.
+    accumulator_dtype: dtype of the velocity, with ``momentum`` only.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
+
+  Raises:
+    ValueError: a hyperparameter out of range, or ``accumulator_dtype`` without ``momentum``.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
@@ -426,13 +336,12 @@ def local_gains(
     >>> for g in (1.0, 1.0, 1.0, -1.0):
     ...   u, state = tx.update(jnp.array([g]), state)
     ...   w = optax.apply_updates(w, u)
-    >>> print(w.round(5))  # TV-5: -0.095, -0.195, -0.3, -0.20025
+    >>> print(w.round(5))  # -0.095, -0.195, -0.3, -0.20025
     [-0.20025]
 
   References:
     Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6d, 2012.
-    Jacobs, "Increased rates of convergence through learning rate adaptation", Neural Networks
-    1(4):295-307, 1988.
+    Jacobs, Neural Networks 1(4), 1988.
   """
   _core.check_range("learning_rate", learning_rate, 0.0, None)
   if momentum is None:
@@ -469,77 +378,59 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
 
 
-@_core.trace_once
-def _dbd_leaf(consts, u, rate, trace):
-  """:func:`scale_by_delta_bar_delta`'s per-leaf rule, traced once per leaf signature;
-  ``consts`` = (kappa, phi, theta, max_gain or None) in the compute dtype."""
-  k, f, th_c, hi = consts
+@jax.jit  # traced once per leaf signature
+def _dbd_leaf(hps, u, rate, trace):
+  """Delta-bar-delta for one leaf: returns ``(r_t u_t, r_t, δ̄_t)``."""
+  kappa, phi, theta, max_gain = hps
   ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
   uc, rc, dc = u.astype(ct), rate.astype(ct), trace.astype(ct)
-  # XLA:CPU computes each output in its own loop: 1. the rates, from the old rates and
-  # trace; 2. the trace, overwriting the old one once loop 1 has read it; 3. the update
-  # (fused into `p + u` by apply_updates), from the new rates read back. The sign of δ̄·u
-  # without forming the product (see _same_sign), each comparison traced once:
-  d_pos, d_neg, u_pos, u_neg = dc > 0, dc < 0, uc > 0, uc < 0
   new = jnp.where(
-    (d_pos & u_pos) | (d_neg & u_neg),
-    rc + k,
-    jnp.where((d_pos & u_neg) | (d_neg & u_pos), rc * (1 - f), rc),
+    _same_sign(dc, uc), rc + kappa, jnp.where(_same_sign(dc, -uc), rc * (1 - phi), rc)
   )
-  if hi is not None:
-    new = _core.clip(new, hi=hi)
-  new = _core.materialize(new)
-  new_stored = new.astype(rate.dtype)
-  trace_new = _finite_or_zero((1 - th_c) * uc + th_c * dc).astype(trace.dtype)
-  return (new * uc).astype(u.dtype), new_stored, trace_new
+  if max_gain is not None:
+    new = jnp.minimum(new, max_gain)
+  trace_new = _finite_or_zero((1 - theta) * uc + theta * dc)  # δ̄_t = (1−θ) u_t + θ δ̄_{t−1}
+  return (new * uc).astype(u.dtype), new.astype(rate.dtype), trace_new.astype(trace.dtype)
 
 
 def scale_by_delta_bar_delta(
-  kappa: ScalarOrSchedule = 0.05,
-  phi: ScalarOrSchedule = 0.05,
-  theta: ScalarOrSchedule = 0.7,
+  kappa: optax.ScalarOrSchedule = 0.05,
+  phi: optax.ScalarOrSchedule = 0.05,
+  theta: optax.ScalarOrSchedule = 0.7,
   *,
-  max_gain: ScalarOrSchedule | None = None,
+  max_gain: optax.ScalarOrSchedule | None = None,
   accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
   r"""Jacobs' delta-bar-delta: per-weight rates adapted by agreement with a gradient trace.
 
-  Each weight's rate is a multiple :math:`r` of the global learning rate. With :math:`u_t` the
-  incoming updates, :math:`r_0 = 1` and :math:`\bar\delta_0 = 0` (SPEC §3, ε(t+1) ordering):
+  Each weight's rate is a multiple :math:`r` of the global learning rate. With the incoming
+  updates :math:`u_t`, :math:`r_0 = 1` and :math:`\bar\delta_0 = 0`:
 
   .. math::
 
-    r_t = \begin{cases} r_{t-1} + \kappa & \bar\delta_{t-1}\, u_t > 0 \\
-      (1-\phi)\, r_{t-1} & \bar\delta_{t-1}\, u_t < 0 \\
-      r_{t-1} & \text{otherwise (first step, zero gradient)} \end{cases}, \qquad
-    \text{out}_t = r_t\, u_t, \qquad \bar\delta_t = (1-\theta)\, u_t + \theta\, \bar\delta_{t-1}
+    r_t = \begin{cases} r_{t-1} + \kappa & \bar\delta_{t-1} u_t > 0 \\
+      (1-\phi)\, r_{t-1} & \bar\delta_{t-1} u_t < 0 \\
+      r_{t-1} & \text{otherwise} \end{cases}, \quad
+    \text{out}_t = r_t u_t, \quad \bar\delta_t = (1-\theta)\, u_t + \theta\, \bar\delta_{t-1}
 
-  (then :math:`r_t \le` ``max_gain`` when given). The step uses the *updated* rate (SPEC §0,
-  TV-7); Mesh-style implementations step with the old rate and then update it. Chained with
-  ``optax.scale_by_learning_rate(ε₀)`` (see :func:`delta_bar_delta`) this is Jacobs' rule with
-  initial rate :math:`\epsilon_0` and additive increase :math:`\epsilon_0\kappa`. The increase is
-  linear and the decrease exponential, so rates shrink fast once a weight oscillates; the trace
-  makes the decision less sensitive to single noisy gradients than consecutive signs. The state is
-  the rates and the trace (8 bytes per float32 parameter). Meant for batch learning.
-
-  Non-finite gradients: the output entry is NaN/inf; the stored trace entry is reset to 0 and the
-  rate stays finite, so it adapts again afterwards. ``optax.apply_if_finite`` skips such steps and
-  leaves this state untouched.
+  then :math:`r_t \le` ``max_gain`` when given. The step uses the updated rate. Chained with a
+  learning rate :math:`\epsilon_0` (:func:`delta_bar_delta`) this is Jacobs' rule with additive
+  increase :math:`\epsilon_0\kappa`. A non-finite trace entry is stored as 0.
 
   Args:
-    kappa: :math:`\kappa > 0`, the additive increase of a weight's rate, in units of the global
-      learning rate (Jacobs' absolute :math:`\kappa` is ``learning_rate * kappa``); a float or a
-      schedule.
-    phi: :math:`\phi \in (0, 1)`, the fraction by which a weight's rate shrinks on a sign
-      disagreement; a float or a schedule.
-    theta: :math:`\theta \in [0, 1)`, the decay of the gradient trace :math:`\bar\delta`
-      (Jacobs: 0.7); a float or a schedule.
-    max_gain: ``None`` (no bound, as Jacobs) or an upper bound :math:`> 0` on each rate multiplier;
-      a float or a schedule.
-    accumulator_dtype: dtype of the trace :math:`\bar\delta` (``None``: the parameter dtype).
+    kappa: :math:`\kappa > 0`, the additive increase, in units of the global learning rate.
+    phi: :math:`\phi \in (0, 1)`, the fraction a rate shrinks by on a disagreement.
+    theta: :math:`\theta \in [0, 1)`, the decay of the trace (Jacobs: 0.7).
+    max_gain: ``None`` (no bound, as Jacobs) or an upper bound :math:`> 0` on each rate.
+    accumulator_dtype: dtype of the trace (``None``: the parameter dtype).
+
+  Each float is a float or a schedule of the step count.
 
   Returns:
     An ``optax.GradientTransformation``.
+
+  Raises:
+    ValueError: a hyperparameter out of range.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
@@ -547,7 +438,7 @@ def scale_by_delta_bar_delta(
     >>> state = tx.init(jnp.zeros(1))
     >>> for g in (1.0, 1.0, -1.0, 0.5, 0.5):
     ...   u, state = tx.update(jnp.array([g]), state)
-    ...   print(state.rate_gains)  # TV-7 rates 0.1, 0.2, 0.1, 0.2, 0.3 in units of ε₀ = 0.1
+    ...   print(state.rate_gains)
     [1.]
     [2.]
     [1.]
@@ -556,8 +447,7 @@ def scale_by_delta_bar_delta(
 
   References:
     Jacobs, "Increased rates of convergence through learning rate adaptation", Neural Networks
-    1(4):295-307, 1988.
-    Hinton, Srivastava & Swersky, Neural Networks for Machine Learning, lecture 6d, 2012.
+    1(4), 1988.
   """
   _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype)
 
@@ -580,9 +470,6 @@ def scale_by_delta_bar_delta(
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
-    # the trace is written after the rates' loop has read the old trace (loop 2 after loop 1)
-    leaves, treedef = jax.tree.flatten(traces)
-    traces = treedef.unflatten(_core.after_all(leaves, treedef.flatten_up_to(rates)))
     return out, ScaleByDeltaBarDeltaState(
       count=_core.safe_increment(state.count), rate_gains=rates, delta_bar=traces
     )
@@ -591,51 +478,39 @@ def scale_by_delta_bar_delta(
 
 
 def delta_bar_delta(
-  learning_rate: ScalarOrSchedule,
-  kappa: ScalarOrSchedule = 0.05,
-  phi: ScalarOrSchedule = 0.05,
-  theta: ScalarOrSchedule = 0.7,
+  learning_rate: optax.ScalarOrSchedule,
+  kappa: optax.ScalarOrSchedule = 0.05,
+  phi: optax.ScalarOrSchedule = 0.05,
+  theta: optax.ScalarOrSchedule = 0.7,
   *,
-  max_gain: ScalarOrSchedule | None = None,
+  max_gain: optax.ScalarOrSchedule | None = None,
   accumulator_dtype: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Jacobs' delta-bar-delta: gradient descent with per-weight rates (1988; lecture 6d).
 
-  Each weight :math:`i` steps with its own rate :math:`\epsilon_t\, r_{i,t}`, where
-  :math:`\epsilon_t` is ``learning_rate`` and :math:`r` (init 1) grows by :math:`\kappa` when the
-  gradient agrees in sign with the trace :math:`\bar\delta` of past gradients and shrinks by the
-  factor :math:`1-\phi` when it disagrees (:func:`scale_by_delta_bar_delta`):
+  Each weight steps with its own rate :math:`\epsilon_t r_t`, where :math:`r` grows by
+  :math:`\kappa` when the gradient agrees in sign with the trace :math:`\bar\delta` of past
+  gradients and shrinks by the factor :math:`1-\phi` when it disagrees
+  (:func:`scale_by_delta_bar_delta`):
 
   .. math::
 
     \Delta w_t = -\epsilon_t\, r_t\, g_t, \qquad
     \bar\delta_t = (1-\theta)\, g_t + \theta\, \bar\delta_{t-1}
 
-  For a constant learning rate this is Jacobs' rule with :math:`\epsilon(0) = ` ``learning_rate``,
-  additive increase ``learning_rate * kappa``, decrease :math:`\phi` and the ε(t+1) ordering
-  (SPEC §3, TV-7 is ``delta_bar_delta(0.1, kappa=1.0, phi=0.5, theta=0.7)``). Measuring
-  :math:`\kappa` in units of the global rate makes the defaults independent of the problem's
-  scale and lets a learning-rate schedule scale every per-weight rate. Defaults:
-  :math:`\theta = 0.7` (the value used by Jacobs-style implementations, SPEC §3) and
-  :math:`\kappa = \phi = 0.05`, the lecture's +0.05/×0.95 gains: with random signs the rates
-  then hover around the global rate.
+  Measuring :math:`\kappa` in units of the global rate makes the defaults independent of the
+  problem's scale; :math:`\kappa = \phi = 0.05` are the lecture's +0.05/×0.95 gains.
 
   Args:
     learning_rate: the global rate :math:`\epsilon \ge 0` (Jacobs' :math:`\epsilon_0`), a float or
       a schedule.
-    kappa: :math:`\kappa > 0`, the additive increase of a weight's rate, in units of the global
-      learning rate (Jacobs' absolute :math:`\kappa` is ``learning_rate * kappa``); a float or a
-      schedule.
-    phi: :math:`\phi \in (0, 1)`, the fraction by which a weight's rate shrinks on a sign
-      disagreement; a float or a schedule.
-    theta: :math:`\theta \in [0, 1)`, the decay of the gradient trace :math:`\bar\delta`
-      (Jacobs: 0.7); a float or a schedule.
-    max_gain: ``None`` (no bound, as Jacobs) or an upper bound :math:`> 0` on each rate multiplier;
-      a float or a schedule.
-    accumulator_dtype: dtype of the trace :math:`\bar\delta` (``None``: the parameter dtype).
+    kappa, phi, theta, max_gain, accumulator_dtype: see :func:`scale_by_delta_bar_delta`.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
+
+  Raises:
+    ValueError: a hyperparameter out of range.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
@@ -644,12 +519,12 @@ def delta_bar_delta(
     >>> for g in (1.0, 1.0, -1.0, 0.5, 0.5):
     ...   u, state = tx.update(jnp.array([g]), state)
     ...   w = optax.apply_updates(w, u)
-    >>> print(w.round(5))  # TV-7: -0.1, -0.3, -0.2, -0.3, -0.45
+    >>> print(w.round(5))  # -0.1, -0.3, -0.2, -0.3, -0.45
     [-0.45]
 
   References:
     Jacobs, "Increased rates of convergence through learning rate adaptation", Neural Networks
-    1(4):295-307, 1988.
+    1(4), 1988.
   """
   _core.check_range("learning_rate", learning_rate, 0.0, None)
   return optax.chain(

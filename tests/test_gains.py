@@ -1,6 +1,6 @@
 """Local gains, gains with momentum, delta-bar-delta (lecture 6d; Jacobs 1988).
 
-Exact golden vectors (TV-5, TV-7), float64 references (tests/references/gains.py), hypothesis
+Exact golden vectors, float64 references (tests/references/gains.py), hypothesis
 properties, the lecture's demonstration on an axis-aligned ravine, rmsprop with gains, schedules,
 non-finite gradients, state size and bad input.
 """
@@ -20,8 +20,8 @@ import nnml_optax as nn
 
 from references import gains as ref
 
-G5 = [1.0, 1.0, 1.0, -1.0, -1.0, 1.0]  # TV-5
-G7 = [1.0, 1.0, -1.0, 0.5, 0.5]  # TV-7
+G5 = [1.0, 1.0, 1.0, -1.0, -1.0, 1.0]  # golden vector
+G7 = [1.0, 1.0, -1.0, 0.5, 0.5]  # golden vector
 
 
 def _run(tx, grads, w0=0.0, *, state_fields=()):
@@ -48,7 +48,7 @@ def _run(tx, grads, w0=0.0, *, state_fields=()):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_tv5_local_gains():
+def test_golden_local_gains():
   gains = [0.95, 1.0, 1.05, 0.9975, 1.0475, 0.995125]
   ws = [-0.095, -0.195, -0.3, -0.20025, -0.0955, -0.1950125]
   w, st_ = _run(nn.local_gains(0.1), G5, state_fields=("gains", "last_grad_sign"))
@@ -61,12 +61,12 @@ def test_tv5_local_gains():
   np.testing.assert_allclose(np.squeeze(rw), ws, atol=1e-15)
 
 
-def test_tv5_local_gains_momentum():
+def test_golden_local_gains_momentum():
   gains = [0.95, 1.0, 1.05, 0.9975, 0.947625, 0.997625]
   ws = [-0.095, -0.2805, -0.55245, -0.697455, -0.733197, -0.8651273]
   w, st_ = _run(nn.local_gains(0.1, momentum=0.9), G5, state_fields=("momentum_gains",))
   np.testing.assert_allclose(st_["momentum_gains"], gains, rtol=0, atol=1e-15)
-  np.testing.assert_allclose(w, ws, rtol=0, atol=5e-8)  # the SPEC rounds w to 7 digits
+  np.testing.assert_allclose(w, ws, rtol=0, atol=5e-8)  # the published vector rounds w to 7 digits
   rg, rw, _ = ref.local_gains_momentum(0.0, G5, 0.1, 0.9)
   np.testing.assert_allclose(np.squeeze(rg), gains, atol=1e-15)
   np.testing.assert_allclose(np.squeeze(rw), w, rtol=1e-14)
@@ -77,7 +77,7 @@ def test_tv5_local_gains_momentum():
   np.testing.assert_allclose(w2, w, rtol=1e-14)
 
 
-def test_tv7_delta_bar_delta():
+def test_golden_delta_bar_delta():
   rates = [0.1, 0.2, 0.1, 0.2, 0.3]
   ws = [-0.1, -0.3, -0.2, -0.3, -0.45]
   traces = [0.3, 0.51, 0.057, 0.1899, 0.28293]
@@ -358,7 +358,7 @@ def test_schedules_read_at_count():
   inc = lambda c: jnp.where(c < 3, 0.05, 0.5)  # noqa: E731
   _, st_ = _run(nn.local_gains(0.1, additive_increase=inc), [1.0] * 4, state_fields=("gains",))
   np.testing.assert_allclose(st_["gains"], [0.95, 1.0, 1.05, 1.55], rtol=1e-6)
-  # learning rate inside the velocity with momentum (SPEC §0): v3 = 0.9 v2 - 0.01 G3 g
+  # learning rate inside the velocity with momentum: v3 = 0.9 v2 - 0.01 G3 g
   lr = lambda c: jnp.where(c < 2, 0.1, 0.01)  # noqa: E731
   w, _ = _run(nn.local_gains(lr, momentum=0.9), [1.0] * 3)
   v1, v2 = -0.095, 0.9 * -0.095 - 0.1 * 1.0

@@ -1,4 +1,4 @@
-"""The Rprop family (lecture 6e; SPEC §1.6, §1.7, §4, §6.2, §6.6): exact vectors, torch, properties.
+"""The Rprop family (lecture 6e): exact vectors, torch, properties.
 
 torch numbers are recorded constants (torch 2.13.0 CPU, ``torch.optim.Rprop``); torch is never
 imported here.
@@ -40,12 +40,12 @@ def _run(tx, w0, grads, values=None, *, dtype=jnp.float64):
 
 
 # ---------------------------------------------------------------------------------------------
-# TV-8: all four variants, weights and step sizes (float64)
+# golden vectors: all four variants, weights and step sizes (float64)
 # ---------------------------------------------------------------------------------------------
 
-TV8_G = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0]
-TV8_E = [5.0, 4.0, 4.5, 4.2, 4.1, 3.9]
-TV8 = {  # variant: (w after each step, Δ after each step), SPEC §8 TV-8
+RPROP_G = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0]
+RPROP_E = [5.0, 4.0, 4.5, 4.2, 4.1, 3.9]
+RPROP_GOLDEN = {  # variant: (w after each step, Δ after each step)
   "rprop-": (
     [-0.1, -0.22, -0.16, -0.088, -0.124, -0.1672],
     [0.1, 0.12, 0.06, 0.072, 0.036, 0.0432],
@@ -57,22 +57,22 @@ TV8 = {  # variant: (w after each step, Δ after each step), SPEC §8 TV-8
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_tv8(variant):
-  values = TV8_E if variant == "irprop+" else None
-  grads = [[g] for g in TV8_G]
+def test_golden(variant):
+  values = RPROP_E if variant == "irprop+" else None
+  grads = [[g] for g in RPROP_G]
   ws, ds = _run(nn.rprop(0.1, variant=variant), [0.0], grads, values)
-  want_w, want_d = TV8[variant]
+  want_w, want_d = RPROP_GOLDEN[variant]
   np.testing.assert_allclose(ws[:, 0], want_w, rtol=0, atol=1e-15)
   np.testing.assert_allclose(ds[:, 0], want_d, rtol=0, atol=1e-15)
-  # the float64 reference loop (SPEC §4, float state) agrees bit for bit
+  # the float64 reference loop agrees bit for bit
   rw, rd = ref.rprop([0.0], grads, variant, lr=0.1, values=values)
   np.testing.assert_array_equal(ws, np.array(rw))
   np.testing.assert_array_equal(ds, np.array(rd))
   np.testing.assert_allclose(np.array(rw)[:, 0], want_w, rtol=0, atol=1e-15)
 
 
-def test_tv8_irprop_plus_backtracks_only_when_the_loss_rose():
-  grads = [[g] for g in TV8_G]
+def test_golden_irprop_plus_backtracks_only_when_the_loss_rose():
+  grads = [[g] for g in RPROP_G]
   rising = _run(nn.rprop(0.1, variant="irprop+"), [0.0], grads, [0, 1, 2, 3, 4, 5])[0]
   falling = _run(nn.rprop(0.1, variant="irprop+"), [0.0], grads, [5, 4, 3, 2, 1, 0])[0]
   np.testing.assert_array_equal(rising, _run(nn.rprop(0.1, variant="rprop+"), [0.0], grads)[0])
@@ -84,9 +84,9 @@ def test_tv8_irprop_plus_backtracks_only_when_the_loss_rose():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_torch_tv8_and_edge_cases():
-  # torch.optim.Rprop(lr=.1) on TV-8's g (float64): weights and step sizes
-  ws, ds = _run(nn.rprop(0.1), [0.0], [[g] for g in TV8_G])
+def test_torch_golden_and_edge_cases():
+  # torch.optim.Rprop(lr=.1) on the golden vectors' g (float64): weights and step sizes
+  ws, ds = _run(nn.rprop(0.1), [0.0], [[g] for g in RPROP_G])
   np.testing.assert_array_equal(ws[:, 0], [-0.1, -0.22, -0.22, -0.16, -0.16, -0.19])
   np.testing.assert_array_equal(ds[:, 0], [0.1, 0.12, 0.06, 0.06, 0.03, 0.03])
   # lr = 100: Δ₀ clamped to max_step_size = 50 on the first step
@@ -282,7 +282,7 @@ def test_irprop_minus_is_torch_bit_for_bit(case, jit):
 
 
 def test_optax_pr_1725_example():
-  """The fixed/torch behaviour of google-deepmind/optax PR #1725 (SPEC §6.6): the first update is
+  """The fixed/torch behaviour of google-deepmind/optax PR #1725: the first update is
   not zero and no update is one step stale."""
   with jax.enable_x64(True):
     tx = nn.scale_by_rprop(0.1)
@@ -295,18 +295,20 @@ def test_optax_pr_1725_example():
 
 
 # ---------------------------------------------------------------------------------------------
-# TV-9: the lecture's argument against mini-batch Rprop, made executable (SPEC §1.7)
+# the lecture's argument against mini-batch Rprop, made executable
 # ---------------------------------------------------------------------------------------------
 
-TV9_G = [[0.1]] * 9 + [[-0.9]]
+MINIBATCH_G = [[0.1]] * 9 + [[-0.9]]
 
 
-def test_tv9_rprop_drifts_sgd_stays_rmsprop_drifts_less():
-  sgd = _run(optax.chain(optax.identity(), optax.sgd(1.0)), [0.0], TV9_G)[0][:, 0]
-  rp = _run(nn.rprop(0.01), [0.0], TV9_G)[0][:, 0]
-  # torch RMSprop(lr=.01, alpha=.9) == optax.rmsprop(eps_in_sqrt=False) (SPEC §6.4)
+def test_minibatch_rprop_drifts_sgd_stays_rmsprop_drifts_less():
+  sgd = _run(optax.chain(optax.identity(), optax.sgd(1.0)), [0.0], MINIBATCH_G)[0][:, 0]
+  rp = _run(nn.rprop(0.01), [0.0], MINIBATCH_G)[0][:, 0]
+  # torch RMSprop(lr=.01, alpha=.9) == optax.rmsprop(eps_in_sqrt=False)
   rms = _run(
-    optax.chain(optax.identity(), optax.rmsprop(0.01, decay=0.9, eps_in_sqrt=False)), [0.0], TV9_G
+    optax.chain(optax.identity(), optax.rmsprop(0.01, decay=0.9, eps_in_sqrt=False)),
+    [0.0],
+    MINIBATCH_G,
   )[0][:, 0]
   # torch.optim.Rprop(lr=.01): the flip is frozen, so the 10th step does not move
   np.testing.assert_allclose(
@@ -329,11 +331,11 @@ def test_tv9_rprop_drifts_sgd_stays_rmsprop_drifts_less():
   assert abs(sgd[-1]) < 1e-15  # 9·0.1 − 0.9 = 0: stays put
   np.testing.assert_allclose(rms[8], -0.1609340611, atol=1e-10)  # torch RMSprop
   np.testing.assert_allclose(rms[9], -0.1303354814, atol=1e-10)
-  np.testing.assert_allclose(ref.sign_steps(TV9_G, 0.01)[-1], -0.08, atol=1e-15)
+  np.testing.assert_allclose(ref.sign_steps(MINIBATCH_G, 0.01)[-1], -0.08, atol=1e-15)
   assert abs(rp[-1]) > 1.5 * abs(rms[-1]) > 1.5 * abs(sgd[-1])
   # with any variant Rprop drifts by (at least) the eight steps of fixed-size sign steps
   for variant in VARIANTS:
-    w = _run(nn.rprop(0.01, variant=variant), [0.0], TV9_G, [1.0] * 10)[0][-1, 0]
+    w = _run(nn.rprop(0.01, variant=variant), [0.0], MINIBATCH_G, [1.0] * 10)[0][-1, 0]
     assert w < -0.08 + 1e-12, (variant, w)
 
 
@@ -384,7 +386,7 @@ _hypers = st.tuples(
 @hypothesis.settings(max_examples=200)
 @hypothesis.given(grads=_grad_streams, values=_value_streams, hp=_hypers)
 def test_matches_float64_reference(variant, grads, values, hp):
-  """Float64, traced hyperparameters: bit for bit the SPEC §4 loop with its float state."""
+  """Float64, traced hyperparameters: bit for bit the loop with its float state."""
   lr, em, ep, lo, hi = hp
   with jax.enable_x64(True):
     ws, ds = _scan_runner(variant)(
@@ -601,3 +603,15 @@ def test_irprop_plus_needs_value():
   with pytest.raises(ValueError, match="value"):
     jax.jit(tx.update)(jnp.ones(2), state, jnp.zeros(2))
   tx.update(jnp.ones(2), state, jnp.zeros(2), value=1.0, unknown=3)  # unknown extras ignored
+
+
+def test_old_state_name_warns():
+  with pytest.warns(DeprecationWarning, match="RpropState"):
+    assert nn.ScaleByRpropState is nn.RpropState
+  assert nn.RpropState._fields == (
+    "count",
+    "step_sizes",
+    "prev_sign",
+    "prev_value",
+    "prev_update",
+  )  # the 0.1.0 fields: a 0.1.0 checkpoint restores unchanged

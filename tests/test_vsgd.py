@@ -1,4 +1,4 @@
-"""vSGD (lecture 6e; Schaul, Zhang & LeCun 2013): TV-10, the float64 reference, finite-difference
+"""vSGD (lecture 6e; Schaul, Zhang & LeCun 2013): golden vectors, the float64 reference, finite-difference
 curvature, the noisy-quadratic behaviour, edge cases, bad input and the Flax NNX example."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from references import vsgd as ref
 TINY = 1e-300  # eps must be > 0; this one does not change any float64 value below
 
 
-def _run_tv10(tx, *, alias: bool):
-  """Feeds the TV-10 samples (2 init calls + 3 steps) to ``tx`` in float64; returns the state of
+def _run_golden(tx, *, alias: bool):
+  """Feeds the golden samples (2 init calls + 3 steps) to ``tx`` in float64; returns the state of
   :func:`scale_by_vsgd` and θ after each call."""
   g = [1.0, 3.0, 2.0, 1.0, 2.5]
   h = [2.0, 2.0, 2.0, 2.0, 2.0]
@@ -40,7 +40,7 @@ def _run_tv10(tx, *, alias: bool):
   return rows
 
 
-TV10 = [  # step: gbar, vbar, hbar, eta, tau, theta   (SPEC §8, TV-10)
+VSGD_GOLDEN = [  # step: gbar, vbar, hbar, eta, tau, theta
   (2.0, 7.0, 3.0, 0.1904761905, 1.857142857, -0.380952381),
   (1.461538462, 3.769230769, 2.461538462, 0.2302295918, 1.804664723, -0.6111819728),
   (2.036970299, 5.143873493, 2.205790978, 0.3656914094, 1.348952116, -1.525410496),
@@ -49,16 +49,16 @@ TV10 = [  # step: gbar, vbar, hbar, eta, tau, theta   (SPEC §8, TV-10)
 
 @pytest.mark.parametrize("outlier_threshold", [None, 2.0], ids=["plain", "outliers"])
 @pytest.mark.parametrize("alias", [False, True], ids=["scale_by", "alias"])
-def test_tv10(alias, outlier_threshold):
+def test_golden(alias, outlier_threshold):
   kw = dict(c=2.0, n0=2, eps=TINY, outlier_threshold=outlier_threshold)
   tx = nn.vsgd(**kw) if alias else nn.scale_by_vsgd(**kw)
-  rows = _run_tv10(tx, alias=alias)
+  rows = _run_golden(tx, alias=alias)
   # the two slow-start calls: zero updates, then gbar = 2, vbar = 2*5, hbar = 2*2, tau = n0
   assert rows[0]["theta"] == 0.0 and rows[1]["theta"] == 0.0
   np.testing.assert_allclose(
     [rows[1][k] for k in ("gbar", "vbar", "hbar", "tau")], [2.0, 10.0, 4.0, 2.0], rtol=0, atol=0
   )
-  for row, want in zip(rows[2:], TV10, strict=True):
+  for row, want in zip(rows[2:], VSGD_GOLDEN, strict=True):
     got = [row[k] for k in ("gbar", "vbar", "hbar", "eta", "tau", "theta")]
     np.testing.assert_allclose(got, want, rtol=2e-9)  # the table has 10 significant digits
   # and the float64 reference loop to round-off
@@ -68,9 +68,9 @@ def test_tv10(alias, outlier_threshold):
       np.testing.assert_allclose(row[k], w[k], rtol=1e-15, atol=0)
 
 
-def test_tv10_reference_matches_table():
+def test_golden_reference_matches_table():
   got = ref.vsgd_l(0.0, [1, 3, 2, 1, 2.5], [2] * 5, 2.0, 2)[2:]
-  for row, want in zip(got, TV10, strict=True):
+  for row, want in zip(got, VSGD_GOLDEN, strict=True):
     np.testing.assert_allclose(
       [row[k] for k in ("gbar", "vbar", "hbar", "eta", "tau", "theta")], want, rtol=2e-9
     )
@@ -134,7 +134,7 @@ def test_matches_reference(g, h, n0, robust):
 
 
 def test_fd_is_exact_on_a_quadratic():
-  """SPEC TV-10 note: on f = ½hθ², h_fd = h for any δ ≠ 0, so after the slow start hbar = C·h and
+  """Note: on f = ½hθ², h_fd = h for any δ ≠ 0, so after the slow start hbar = C·h and
   vhbar = C²·h² exactly."""
   with jax.enable_x64(True):
     h = jnp.asarray([0.5, 2.0, 7.0], jnp.float64)
@@ -222,7 +222,7 @@ def test_noisy_quadratic_untuned_vsgd_vs_tuned_sgd():
 
 def test_stationary_rate_approaches_optimal():
   """With a stationary gradient distribution (θ held fixed: E[g] = hθ, E[g²] = h²θ² + σ²) the
-  rate approaches η* = (1/h)·E[g]²/E[g²] (SPEC §5.1)."""
+  rate approaches η* = (1/h)·E[g]²/E[g²]."""
   theta = 0.3 * jnp.ones(D)
   eta_star = np.asarray((1 / H) * (H * theta) ** 2 / ((H * theta) ** 2 + SIGMA**2))
   tx = nn.scale_by_vsgd()

@@ -1,4 +1,4 @@
-"""Float64 numpy references for learning-rate control (SPEC §0 "Bold driver", §7, §6.7, §1.2)."""
+"""Float64 numpy references for learning-rate control."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 
 
 def bold_step(v, u, s, ref, prev, rho=1.1, sigma=0.5, tol=0.0, undo=True):
-  """One call of the bold driver in streaming form, SPEC §0 (binding) and §7.
+  """One call of the bold driver in streaming form.
 
   ``v`` is the loss at the current point, ``u`` the incoming update, ``s`` the scale, ``ref`` the
   loss where the last step was taken from (None: nothing to compare, at the first call and after
@@ -43,7 +43,7 @@ def bold_driver_stream(values, updates, rho=1.1, sigma=0.5, tol=0.0, undo=True):
 
 def bold_driver_run(w0, f, grad, lr, steps, rho=1.1, sigma=0.5, tol=0.0, undo=True):
   """``optax.chain(sgd(lr), bold_driver())`` on a function: the points the parameters pass through
-  (w0 first), SPEC TV-11."""
+  (w0 first)."""
   w, path = np.float64(w0), [np.float64(w0)]
   s, ref, prev = 1.0, None, 0.0
   for _ in range(steps):
@@ -56,7 +56,7 @@ def bold_driver_run(w0, f, grad, lr, steps, rho=1.1, sigma=0.5, tol=0.0, undo=Tr
 def reduce_on_plateau(
   values, factor=0.1, patience=10, cooldown=0, min_scale=0.0, rtol=1e-4, atol=0.0, mode="min"
 ):
-  """torch ``ReduceLROnPlateau.step`` (SPEC §6.7 comparison), with a sign-correct threshold.
+  """torch ``ReduceLROnPlateau.step``, with a sign-correct threshold.
 
   improved iff m < best - (rtol*|best| + atol) (min; max mirrored); then best/bad update, cooldown
   zeroes bad, and bad > patience reduces s to max(s*factor, min_scale) (never up). Returns
@@ -84,7 +84,7 @@ def reduce_on_plateau(
 
 
 def fan_in(shape):
-  """Fan-in in Flax's kernel layout (SPEC §1.2): prod(shape[:-1]) for ndim >= 2, else 1."""
+  """Fan-in in Flax's kernel layout: prod(shape[:-1]) for ndim >= 2, else 1."""
   return int(np.prod(shape[:-1])) if len(shape) >= 2 else 1
 
 

@@ -1,4 +1,4 @@
-"""Float64 numpy references for local gains and delta-bar-delta (SPEC §1.5, §3).
+"""Float64 numpy references for local gains and delta-bar-delta.
 
 Each loop is written in the sources' own (signed, absolute-rate) form, not in the library's
 unsigned ``scale_by_*`` form, so that the tests check the reformulation too.
@@ -14,7 +14,7 @@ def _grads(grads_or_fn, w, t):
 
 
 def local_gains(w0, grads_or_fn, lr, inc=0.05, dec=0.95, gmin=0.1, gmax=10.0, steps=None):
-  """Hinton's local gains, SPEC §1.5 (literal rule: first step and zero products decrease).
+  """Hinton's local gains (literal rule: first step and zero products decrease).
 
   ``if g(t)·g(t−1) > 0: G += inc else: G *= dec; G = clip(G, gmin, gmax); w −= lr·G·g(t)``,
   with G = 1 and g(0) = 0. Returns the lists of gains and of weights after each step.
@@ -37,7 +37,7 @@ def local_gains(w0, grads_or_fn, lr, inc=0.05, dec=0.95, gmin=0.1, gmax=10.0, st
 def local_gains_momentum(
   w0, grads_or_fn, lr, alpha, inc=0.05, dec=0.95, gmin=0.1, gmax=10.0, steps=None
 ):
-  """Gains with momentum (Jacobs), SPEC §1.5: increase iff g(t)·v(t−1) < 0, else decrease;
+  """Gains with momentum (Jacobs): increase iff g(t)·v(t−1) < 0, else decrease;
   clip; ``v(t) = α·v(t−1) − ε·G·g(t)``; ``w += v(t)``. Returns gains, weights, velocities."""
   w = np.array(w0, np.float64)
   gain, v = np.ones_like(w), np.zeros_like(w)
@@ -56,7 +56,7 @@ def local_gains_momentum(
 
 
 def delta_bar_delta(w0, grads_or_fn, eps0, kappa, phi, theta, steps=None, eps_max=None):
-  """Jacobs' delta-bar-delta, SPEC §3, in absolute units and the ε(t+1) ordering:
+  """Jacobs' delta-bar-delta, in absolute units and the ε(t+1) ordering:
 
   ``Δε = +κ if δ̄(t−1)·δ(t) > 0; −φ·ε if < 0; 0 otherwise``; ``ε += Δε`` (then ``min(ε, ε_max)``);
   ``w −= ε·δ(t)``; ``δ̄(t) = (1−θ)·δ(t) + θ·δ̄(t−1)``. Returns rates, weights and traces.

@@ -1,6 +1,6 @@
-"""Float64 numpy reference for the Rprop family (SPEC §4, §6.2).
+"""Float64 numpy reference for the Rprop family.
 
-Written from SPEC §4's state (step size Δ, the stored previous derivative ``g_prev`` as a float, the
+Written from the papers' state (step size Δ, the stored previous derivative ``g_prev`` as a float, the
 previous weight change ``Δw_prev`` as a float, the scalar ``E_prev``) -- deliberately not the
 library's compact int8-sign state, so that agreement also checks that the compact state loses
 nothing.
@@ -21,7 +21,7 @@ def rprop(
   values=None,
   clamp_always=True,
 ):
-  """Runs one Rprop variant on a gradient stream, elementwise (SPEC §4, "Weight rules").
+  """Runs one Rprop variant on a gradient stream, elementwise.
 
   Args:
     w0: initial weights (array-like).
@@ -30,8 +30,8 @@ def rprop(
     lr: Δ₀. eta_minus, eta_plus, min_step, max_step: η⁻, η⁺, Δmin, Δmax (floats or functions
       of the step t counted from 0).
     values: the losses E_t (``"irprop+"`` only).
-    clamp_always: clamp Δ into [Δmin, Δmax] also when p = 0 (torch, SPEC §6.2; this project's
-      choice for all variants). With ``False``, Δ is left unchanged when p = 0 (SPEC §4 table).
+    clamp_always: clamp Δ into [Δmin, Δmax] also when p = 0 (torch; this project's
+      choice for all variants). With ``False``, Δ is left unchanged when p = 0.
 
   Returns:
     ``(ws, deltas)``: lists of the weights and step sizes after each step.
@@ -84,5 +84,5 @@ def rprop(
 
 
 def sign_steps(grads, step):
-  """Fixed-size sign steps (SPEC §1.7): w -= step·sign(g)."""
+  """Fixed-size sign steps: w -= step·sign(g)."""
   return np.cumsum([-step * np.sign(g) for g in grads])

@@ -1,4 +1,4 @@
-"""Float64 numpy reference for element-wise vSGD (SPEC §5.2, §5.4, §5.5; decisions in §0)."""
+"""Float64 numpy reference for element-wise vSGD."""
 
 import numpy as np
 
@@ -24,11 +24,11 @@ def _step(t, g, h, s, c, n0, eps, robust):
 
 
 def vsgd_l(theta0, grads, curvatures, c, n0, *, eps=0.0, robust=False):
-  """vSGD-l in transform form, one scalar parameter (SPEC §5.2 with the §0 slow start).
+  """vSGD-l in transform form, one scalar parameter.
 
   ``grads`` and ``curvatures`` are the per-call samples g and h (h >= 0). The first ``n0`` calls
-  only collect sample means (SPEC §5.4); at the ``n0``-th call vbar, hbar are multiplied by C and
-  vhbar by C^2, and tau = n0. Every later call does, in this order (SPEC §5.2 / §5.5):
+  only collect sample means; at the ``n0``-th call vbar, hbar are multiplied by C and
+  vhbar by C^2, and tau = n0. Every later call does, in this order:
   a = 1/tau; gbar, vbar, hbar, vhbar <- (1-a)*old + a*sample; r = clip(gbar^2/(vbar+eps), 0, 1);
   eta = r/(hbar+eps) (paper) or r*hbar/(vhbar+eps) (robust, §5.5); tau = (1-r)*tau + 1;
   theta -= eta*g.
@@ -50,7 +50,7 @@ def vsgd_l(theta0, grads, curvatures, c, n0, *, eps=0.0, robust=False):
 
 
 def vsgd_fd(theta0, grad_fn, steps, c, n0, *, eps=0.0, robust=True):
-  """vSGD-fd (SPEC §5.5) on a deterministic 1-d gradient function: h = |g(θ+δ) − g(θ)|/|δ| with
+  """vSGD-fd on a deterministic 1-d gradient function: h = |g(θ+δ) − g(θ)|/|δ| with
   δ = g during the slow start and δ = gbar afterwards (h = 0 where δ = 0). Returns the iterates."""
   theta = np.float64(theta0)
   s = (0.0, 0.0, 0.0, 0.0, 1.0)

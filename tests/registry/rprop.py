@@ -1,4 +1,4 @@
-"""Registry entries: the Rprop family (lecture 6e; SPEC §4).
+"""Registry entries: the Rprop family (lecture 6e).
 
 ``learning_rate`` is Rprop's initial step size Δ₀, documented as read once at init (not
 schedulable), hence ``fixed``. Rprop is a full-batch method: the zoo feeds it exact gradients.

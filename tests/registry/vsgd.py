@@ -1,4 +1,4 @@
-"""Registry entries: vSGD, "no more pesky learning rates" (lecture 6e; SPEC §5)."""
+"""Registry entries: vSGD, "no more pesky learning rates" (lecture 6e)."""
 
 import jax
 import jax.numpy as jnp
