@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
 
 ScalarOrSchedule = optax.ScalarOrSchedule
 
@@ -259,135 +258,13 @@ def full_like(leaf: Any, value: Any, dtype: Any = None) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------------------------
-# XLA:CPU workarounds still imported by _rprop, _gains and _vsgd; _momentum and _rmsprop use none
-# of them. They go when those rules are rewritten as plain jnp (issue "Readable transforms").
+# compact signs and per-leaf results
 # ---------------------------------------------------------------------------------------------
-
-
-def clip(x: jax.Array, lo: Any = None, hi: Any = None) -> jax.Array:
-  """``jnp.clip(x, lo, hi)`` written with compare-and-select.
-
-  XLA:CPU vectorises ``select`` but not the NaN-propagating ``min``/``max``/``clamp`` in these
-  fused kernels: measured 3x slower on a 16M-parameter rmsprop step. NaN passes through, as with
-  ``jnp.clip``.
-  """
-  # lax.select, not jnp.where: jnp.where traces a nested jit for every call (for every leaf),
-  # which XLA must inline again: measurable compile time on thousands of leaves.
-  if hi is not None:
-    x = lax.select(x > hi, lax.full_like(x, hi), x)
-  if lo is not None:
-    x = lax.select(x < lo, lax.full_like(x, lo), x)
-  return x
-
-
-@functools.cache
-def barriers_help() -> bool:
-  """Whether :func:`materialize` and :func:`fan_out` place their barriers: on XLA:CPU only.
-
-  Decided by JAX's default backend when a rule is traced (the target of a lowering is not known
-  while tracing; ``lax.platform_dependent`` would know it but costs 0.7 ms of tracing and two
-  conditionals of HLO per call). The barriers are identities: a computation placed on another
-  backend than the default one gets the same numbers, only not the layout tuned for it.
-  Measured on one H100 (100M parameters, ``benchmarks/gpu.py``): with the barriers, XLA:GPU wrote
-  the shared statistic of rmsprop to memory and read it back in a second kernel, 1.33x optax's step
-  time; without them it fuses the update and the state into one kernel.
-  """
-  return jax.default_backend() == "cpu"
-
-
-def materialize(x: Any) -> Any:
-  """Marks a value that several outputs of a fused per-leaf function share (XLA:CPU).
-
-  An ``optimization_barrier``: XLA neither merges nor rewrites computations across it (common
-  subexpressions, algebraic simplification) until it removes barriers, which XLA:CPU does before
-  fusion, so it neither forces a buffer nor orders loops. Whether a shared value is then written
-  once and read back, or recomputed in each output loop, is the fusion pass's choice (XLA:CPU has
-  no sibling multi-output fusion, emits one loop per output, and does not duplicate "expensive"
-  operations such as divisions into several loops). What removes full-size temporaries is the
-  data flow itself: no loop may need the old value of a donated state array after another loop
-  may have overwritten it (XLA then copies the old array to a fresh buffer every step).
-
-  Elsewhere (:func:`barriers_help` false) it returns ``x``: XLA:GPU fuses a per-leaf function's
-  outputs into one kernel, and a barrier there splits it (the shared value goes through memory).
-  """
-  return jax.lax.optimization_barrier(x) if barriers_help() else x
-
-
-def fan_out(x: jax.Array, n: int) -> tuple[jax.Array, ...]:
-  """``n`` copies of ``x`` that XLA:CPU cannot merge back into one value (no data is copied).
-
-  XLA:CPU does not duplicate an "expensive" operation (a division, a square root) into several
-  consumer loops: a divided value shared by two outputs is written to a temporary buffer and read
-  back. Giving each consumer its own handle on the *inputs* of the division (the elements of one
-  ``optimization_barrier`` tuple, which common-subexpression elimination keeps apart) lets each
-  loop compute it in registers instead. Elsewhere (:func:`barriers_help` false) the ``n`` copies are
-  ``x`` itself: XLA:GPU computes the shared value once in the one fused kernel.
-  """
-  return jax.lax.optimization_barrier((x,) * n) if barriers_help() else (x,) * n
-
-
-def after(x: jax.Array, dep: jax.Array) -> jax.Array:
-  """``x``, bit for bit, but computed from ``dep`` (same shape) as far as XLA can tell.
-
-  Orders two loops that XLA:CPU would otherwise leave unordered. It computes each output of a
-  per-leaf function in its own loop; when one loop reads an old state array and another loop
-  overwrites that (donated) array in place, and no data dependency puts the reader first, copy
-  insertion copies the old array into a fresh full-size temporary (page-faulted on every step).
-  An ``optimization_barrier`` cannot help: it is gone before copy insertion. Making the
-  overwriting loop consume the reader's output ``dep`` orders them.
-
-  The dependency is ``bits(x) | (t & ~t)`` with ``t = bits(dep)``: ``bits(x)`` for every input,
-  NaN payloads included. XLA does not fold ``t & ~t`` (it does fold ``t - t`` and ``t ^ t``);
-  LLVM does, so the loop does not even load ``dep``. Elementwise, it needs no communication
-  between shards. The bit casts have no derivative: use it on integer arrays (signs), and
-  :func:`after_all` on floating ones.
-  """
-  if jnp.iscomplexobj(x):
-    return lax.complex(after(lax.real(x), dep), lax.imag(x))
-  if jnp.iscomplexobj(dep):
-    dep = lax.real(dep)
-  if dep.dtype == jnp.bool_:
-    dep = lax.convert_element_type(dep, jnp.uint8)
-  ux = jnp.dtype(f"uint{8 * x.dtype.itemsize}")
-  t = lax.bitcast_convert_type(dep, jnp.dtype(f"uint{8 * dep.dtype.itemsize}"))
-  if t.dtype != ux:
-    t = lax.convert_element_type(t, ux)
-  zero = lax.bitwise_and(t, lax.bitwise_not(t))
-  return lax.bitcast_convert_type(lax.bitwise_or(lax.bitcast_convert_type(x, ux), zero), x.dtype)
-
-
-@jax.custom_jvp
-def after_all(xs: list[jax.Array], deps: list[jax.Array]) -> list[jax.Array]:
-  """:func:`after` on lists of leaves, differentiable as the identity in ``xs``.
-
-  One ``custom_jvp`` for all leaves: one per leaf adds half to the tracing and lowering time of a
-  1000-leaf update.
-  """
-  return [after(x, dep) for x, dep in zip(xs, deps, strict=True)]
-
-
-@after_all.defjvp
-def _after_all_jvp(primals, tangents):
-  return after_all(*primals), tangents[0]
 
 
 def sign_int8(x: jax.Array) -> jax.Array:
   """The sign of ``x`` as int8 (-1, 0, 1); NaN gives 0 (no information)."""
   return (x > 0).astype(jnp.int8) - (x < 0).astype(jnp.int8)
-
-
-def trace_once(fn: Callable) -> Callable:
-  """Makes JAX trace a per-leaf rule once per leaf signature (shapes, dtypes) instead of per leaf.
-
-  ``jax.jit(fn)`` inside the update: JAX caches the traced rule by its arguments' shapes and dtypes
-  and lowers it to one function per signature, called once per leaf; XLA inlines the calls before
-  any optimisation, so the compiled update is the same. Tracing and lowering get cheaper, and
-  so does XLA's own conversion of the smaller module (1,000 leaves of 7 shapes, whole compile:
-  Rprop 10.5 s with the rule inlined by JAX, 8.0 s with calls; optax.rprop 9.0 s). ``fn`` must
-  take every array it reads as an argument: a closed-over array would become a run-time input
-  of the compiled step instead of a constant. Python values (flags, dtypes) may be closed over.
-  """
-  return jax.jit(fn)
 
 
 def unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple[Any, ...]:
