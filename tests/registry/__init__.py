@@ -27,6 +27,8 @@ Fields of :class:`Entry`:
   zoo: ``() -> GradientTransformation`` to run on the zoo instead of the entry (for wrappers whose
     zoo settings cannot be expressed by ``lr``).
   zoo_steps: steps on each zoo problem.
+  not_applicable: check name -> why that registry check cannot apply to this entry (the check is
+    skipped with that reason; e.g. a line search's ``value_fn`` contract, as for ``optax.lbfgs``).
   zoo_tol: overrides of the per-problem tolerance (``{"rosenbrock": 1e-2}``), documented in a comment.
 """
 
@@ -56,6 +58,7 @@ class Entry:
   zoo: Callable[[], optax.GradientTransformation] | None = None
   zoo_steps: int = 2000
   zoo_tol: Mapping[str, float] = dataclasses.field(default_factory=dict)
+  not_applicable: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
   def make(self, **overrides) -> optax.GradientTransformation:
     return self.factory(**{**self.kwargs, **overrides})

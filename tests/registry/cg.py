@@ -2,15 +2,15 @@
 
 ``conjugate_gradient`` is called as ``optax.lbfgs`` is: ``update(g, state, params, value=...,
 grad=..., value_fn=...)`` (:func:`LINESEARCH`). Two registry checks cannot apply to a line-search
-transform, as for ``optax.lbfgs``, and need ``Entry.not_applicable`` (see the field's docstring):
+transform, as for ``optax.lbfgs``, and are marked ``not_applicable``:
 
 * unknown extra args: optax's line search forwards every extra keyword to ``value_fn`` (they are
   the objective's data) and raises ``TypeError`` for one that ``value_fn`` does not take;
 * ``optax.masked``: ``grad=`` and ``value_fn`` are of the whole parameter tree while the line
   search sees the masked subtree.
 
-``test_apply_if_finite`` and ``test_orbax_round_trip`` pass the extra args through ``jax.jit`` as
-arguments, which a function (``value_fn``) cannot be: they need callable extras closed over instead.
+The other checks close over callable extra args (``value_fn``) instead of passing them to
+``jax.jit`` as arguments. Fletcher–Reeves and the other methods are exercised in ``test_cg.py``.
 
 ``scale_by_conjugate_gradient`` alone is a plain direction (no extra args); on the zoo it runs at a
 fixed rate (6000 steps), without the line search its conjugacy assumes. The aliases get 100 zoo steps: with the
@@ -38,14 +38,10 @@ ENTRIES = [
     extra=LINESEARCH,
     static=("method", "restart_every"),
     zoo_steps=100,
-  ),
-  E(
-    "conjugate_gradient_fr_lr",
-    nn.conjugate_gradient,
-    dict(learning_rate=1.0, method="fletcher-reeves", restart_every=5),
-    extra=LINESEARCH,
-    static=("method", "restart_every"),
-    zoo_steps=100,
+    not_applicable={
+      "unknown_extra_args": "the line search passes extra args to value_fn (optax's contract)",
+      "masked": "grad= and value_fn cover the whole tree; the line search sees the masked subtree",
+    },
   ),
   E(
     "scale_by_conjugate_gradient",
