@@ -70,7 +70,7 @@ def test_pca_whitened_covariance_is_identity_up_to_eps_shrinkage():
   np.testing.assert_allclose(cov, np.diag(lam / (lam + eps)), atol=1e-12)
   np.testing.assert_allclose(cov, np.eye(3), atol=eps / lam.min() + 1e-12)
   assert np.abs(cov - np.eye(3)).max() > 0  # the shrinkage is really there
-  # The float64 numpy reference (SPEC §1.2) agrees.
+  # The float64 numpy reference agrees.
   fwd, _, lam_ref = ref.whitening(x, "pca", eps=eps)
   np.testing.assert_allclose(lam, lam_ref, rtol=1e-12)
   np.testing.assert_allclose(z, fwd(x), atol=1e-10)

@@ -1,10 +1,10 @@
-"""Float64 numpy references for input preprocessing and sparse initialization (SPEC §1.2, §2.5)."""
+"""Float64 numpy references for input preprocessing and sparse initialization."""
 
 import numpy as np
 
 
 def whitening(x, method, keep=None, eps=1e-5):
-  """SPEC §1.2 (lecture 6b): shift, scale, or decorrelate with PCA / ZCA, written out plainly.
+  """Lecture 6b: shift, scale, or decorrelate with PCA / ZCA, written out plainly.
 
   Returns ``(whiten, unwhiten, eigenvalues)``: two functions of float64 arrays and the kept
   eigenvalues (or per-feature variances) in decreasing order. ``keep`` as an int is a component
