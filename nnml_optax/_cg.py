@@ -36,7 +36,7 @@ class ScaleByConjugateGradientState(NamedTuple):
       :math:`-\\eta_{k-1} d_{k-1}`), in the parameters' dtype, initially 0.
   """
 
-  count: jax.Array
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's name)
   prev_gradient: Any
   prev_direction: Any
 
@@ -113,8 +113,8 @@ def scale_by_conjugate_gradient(
       prev_direction=jax.tree.map(_core.zeros_like, params),
     )
 
-  def update_fn(
-    updates: Any, state: ScaleByConjugateGradientState, params: Any = None
+  def update_fn(  # state: Any, as optax's TransformUpdateFn takes any OptState
+    updates: Any, state: Any, params: Any = None
   ) -> tuple[Any, ScaleByConjugateGradientState]:
     del params
     g, g_prev, d_prev = updates, state.prev_gradient, state.prev_direction
@@ -134,7 +134,7 @@ def scale_by_conjugate_gradient(
     d = jax.tree.map(lambda gi, di: _direction_rule(beta, gi, di), g, d_prev)
     d = optax.tree.where(_dot(g, d) > 0, d, g)  # not a descent direction: steepest descent
     new_state = ScaleByConjugateGradientState(
-      count=optax.safe_increment(state.count),
+      count=jnp.asarray(optax.safe_increment(state.count)),  # optax annotates ArrayLike
       prev_gradient=optax.tree.cast_like(g, g_prev),
       prev_direction=optax.tree.cast_like(d, d_prev),
     )

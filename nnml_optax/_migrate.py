@@ -102,7 +102,7 @@ def migrate_0_1_state(restored: Any, template: optax.OptState) -> optax.OptState
 class RmspropMomentumState(NamedTuple):
   """0.1.0's state of ``rmsprop(..., momentum=...)`` (0.2.0 returns a chain's states instead)."""
 
-  count: jax.Array
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's name)
   mean_square: optax.Updates
   momentum_buffer: optax.Updates
 
@@ -110,7 +110,7 @@ class RmspropMomentumState(NamedTuple):
 class CenteredRmspropMomentumState(NamedTuple):
   """0.1.0's state of ``rmsprop(..., centered=True, momentum=...)``."""
 
-  count: jax.Array
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's name)
   variance: optax.Updates
   mean_grad: optax.Updates
   momentum_buffer: optax.Updates

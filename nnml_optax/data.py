@@ -158,7 +158,8 @@ def minibatches(
       raise ValueError(f"x and y must have the same length; got {n} and {int(y.shape[0])}")
   if batch_size > n:
     raise ValueError(f"batch_size must be in [1, {n}] (the number of examples); got {batch_size}")
-  labels = num_classes = None
+  labels: np.ndarray | None = None  # balanced: the class index 0..num_classes-1 of each example
+  num_classes = 0
   if balanced:
     if y is None or len(y.shape) != 1:
       shape = None if y is None else tuple(y.shape)
@@ -175,7 +176,7 @@ def minibatches(
     epoch = 0
     while num_epochs is None or epoch < num_epochs:
       rng = _host_rng(jax.random.fold_in(key, epoch))
-      if balanced:
+      if labels is not None:  # balanced
         batches = _balanced_order(rng, labels, num_classes, batch_size)
       else:
         order = rng.permutation(n)
@@ -234,9 +235,8 @@ def load_digits(
     raise ImportError(
       "load_digits needs scikit-learn: install it with pip install 'nnml-optax[examples]'"
     ) from e
-  bunch = datasets.load_digits()
-  x = np.asarray(bunch.data, np.float32)
-  y = np.asarray(bunch.target, np.int32)
+  x, y = datasets.load_digits(return_X_y=True)
+  x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
   rng = np.random.default_rng(seed)
   parts: list[list[np.ndarray]] = [[], [], []]
   for c in np.unique(y):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,16 @@ __all__ = ["echo_state", "fan_in", "sparse"]
 _DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
 
-def fan_in(scale: float = 1.0, distribution: str = "normal") -> jax.nn.initializers.Initializer:
+class Initializer(Protocol):
+  """What the functions here return: ``init(key, shape, dtype=None) -> jax.Array``, the call that
+  Flax makes of a ``kernel_init`` (``jax.nn.initializers.Initializer`` without ``out_sharding``)."""
+
+  def __call__(self, key: jax.Array, shape: Any, dtype: Any = None) -> jax.Array: ...
+
+
+def fan_in(
+  scale: float = 1.0, distribution: Literal["normal", "truncated_normal", "uniform"] = "normal"
+) -> Initializer:
   r"""Small random weights with standard deviation ``scale / sqrt(fan_in)`` (lecture 6b).
 
   .. math::
@@ -128,7 +137,7 @@ def _sparse_columns(key, scale, n_in, n_out, k, dtype):
   return w.T.astype(dtype)
 
 
-def sparse(num_nonzero: int = 15, scale: float = 1.0) -> jax.nn.initializers.Initializer:
+def sparse(num_nonzero: int = 15, scale: float = 1.0) -> Initializer:
   r"""Martens' sparse initialization: exactly ``num_nonzero`` non-zero incoming weights per unit.
 
   For a kernel of shape ``(*window, in, out)`` with fan-in :math:`n = \prod \text{window} \cdot
@@ -210,9 +219,7 @@ def _rescale_on_host(w: np.ndarray, spectral_radius: float) -> np.ndarray:
   return (w64 * (spectral_radius / rho)).astype(w.dtype)
 
 
-def echo_state(
-  spectral_radius: float = 1.1, num_nonzero: int = 15
-) -> jax.nn.initializers.Initializer:
+def echo_state(spectral_radius: float = 1.1, num_nonzero: int = 15) -> Initializer:
   r"""Sutskever et al.'s recurrent (hidden-to-hidden) matrix: sparse, rescaled to a spectral radius.
 
   .. math::

@@ -84,7 +84,14 @@ def _row_chunks(x: Any, chunk: int):
     yield np.asarray(x[start : start + chunk]).astype(np.float64)
 
 
-def _moments(x: Any, chunk: int, full: bool):
+def _components(params: Whitening) -> jax.Array:
+  """The eigenvectors of a ``"pca"`` / ``"zca"`` :class:`Whitening` (``None`` only for the others)."""
+  if params.components is None:
+    raise ValueError(f"a Whitening with method={params.method!r} needs components; got None")
+  return params.components
+
+
+def _moments(x: Any, chunk: int, full: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Mean, (population) covariance and largest magnitude per column of the rows of ``x``.
 
   Two passes (the mean, then centered second moments) in float64 on the host, one chunk of
@@ -101,13 +108,13 @@ def _moments(x: Any, chunk: int, full: bool):
     total += xc.sum(axis=0)
     max_abs = np.maximum(max_abs, np.abs(xc).max(axis=0))
   if not finite:
-    return None, None, None, False
+    raise ValueError("x contains NaN or infinity; drop or impute those values before fitting")
   mean = total / x.shape[0]
   second = np.zeros((d, d) if full else (d,))
   for xc in _row_chunks(x, chunk):
     centered = xc - mean
     second += centered.T @ centered if full else (centered * centered).sum(axis=0)
-  return mean, second / x.shape[0], max_abs, True
+  return mean, second / x.shape[0], max_abs
 
 
 def fit_whitening(
@@ -209,9 +216,7 @@ def fit_whitening(
 
   chunk = int(chunk_size) if chunk_size is not None else max(1, 2**22 // d)
   full = method in ("pca", "zca")
-  mean, second, max_abs, finite = _moments(x, min(chunk, n), full)
-  if not finite:
-    raise ValueError("x contains NaN or infinity; drop or impute those values before fitting")
+  mean, second, max_abs = _moments(x, min(chunk, n), full)
   ct = _core.compute_dtype(jax.dtypes.canonicalize_dtype(x.dtype))
   # A column is constant when its spread is below the resolution of its own values in the
   # storage dtype (a few ulp of its largest magnitude): its variance is then exactly 0.
@@ -313,7 +318,7 @@ def whiten(params: Whitening, x: Any) -> jax.Array:
   if params.method == "standardize":
     z = z / params.scale.astype(ct)
   elif params.method in ("pca", "zca"):
-    v = params.components.astype(ct)
+    v = _components(params).astype(ct)
     z = jnp.matmul(z, v, precision=_HIGHEST) / params.scale.astype(ct)
     if params.method == "zca":
       z = jnp.matmul(z, v.T, precision=_HIGHEST)
@@ -351,7 +356,7 @@ def unwhiten(params: Whitening, z: Any) -> jax.Array:
   if params.method == "standardize":
     x = x * params.scale.astype(ct)
   elif params.method in ("pca", "zca"):
-    v = params.components.astype(ct)
+    v = _components(params).astype(ct)
     if params.method == "zca":
       x = jnp.matmul(x, v, precision=_HIGHEST)
     x = jnp.matmul(x * params.scale.astype(ct), v.T, precision=_HIGHEST)

@@ -462,8 +462,9 @@ def plot(rows: Sequence[Mapping[str, Any]], problem: Problem, x: str, path, titl
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from matplotlib.lines import Line2D
 
-  palette = [*plt.get_cmap("tab10").colors, "black"]
+  palette = [*map(tuple, plt.get_cmap("tab10")(np.arange(10)).tolist()), "black"]
   names = list(METHODS)
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
   positive = []
@@ -516,11 +517,9 @@ def plot(rows: Sequence[Mapping[str, Any]], problem: Problem, x: str, path, titl
   )
   ax2.set_ylim(max(0.0, lo_acc - 0.02), 1.0)
   marks = [
-    plt.Line2D([], [], color="0.3", ls="-", label="solid: mini-batch; dashed: full batch"),
-    plt.Line2D([], [], color="0.3", marker="x", ls="", ms=8, label="x: diverged (NaN) after here"),
-    plt.Line2D(
-      [], [], color="0.3", marker="^", ls="", mfc="none", label="^: spike (>10x its best)"
-    ),
+    Line2D([], [], color="0.3", ls="-", label="solid: mini-batch; dashed: full batch"),
+    Line2D([], [], color="0.3", marker="x", ls="", ms=8, label="x: diverged (NaN) after here"),
+    Line2D([], [], color="0.3", marker="^", ls="", mfc="none", label="^: spike (>10x its best)"),
   ]
   fig.legend(
     [h for h, _ in handles] + marks,

@@ -109,7 +109,7 @@ def rprop_minibatch(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     ws = [0.0]
     for g in stream:
       u, state = tx.update(jnp.asarray([g], jnp.float32), state, w)
-      w = optax.apply_updates(w, u)
+      w = jnp.asarray(optax.apply_updates(w, u))
       ws.append(float(w[0]))
     numbers[name] = ws[-1]
     ax.plot(ws, label=f"{name}: w = {ws[-1]:.3f}")

@@ -282,8 +282,8 @@ def train(
     ckpt = ocp.CheckpointManager(
       Path(checkpoint_dir).absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=1)
     )
-    if ckpt.latest_step() is not None:
-      start = int(ckpt.latest_step())
+    if (latest := ckpt.latest_step()) is not None:
+      start = int(latest)
       abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
       restored = ckpt.restore(
         start,

@@ -349,9 +349,9 @@ def pick(result: Mapping[str, Any], target: float) -> int:
     if not np.all(np.isfinite(final)):
       keys.append((2, 0.0, 0.0, g))
       continue
-    hits = [to_target(tl[g, s], ev, target) for s in range(tl.shape[1])]
+    hits = [h for s in range(tl.shape[1]) if (h := to_target(tl[g, s], ev, target)) is not None]
     mean_log = float(np.mean(np.log(np.maximum(final, 1e-30))))
-    if all(h is not None for h in hits):
+    if len(hits) == tl.shape[1]:
       keys.append((0, float(np.mean(hits)), mean_log, g))
     else:
       keys.append((1, 0.0, mean_log, g))
