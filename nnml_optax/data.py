@@ -476,7 +476,7 @@ def threshold_error(
 def recall_error(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
   r"""Fraction of masked steps whose most likely symbol is not the target (memorization).
 
-  .. math::  \frac{\sum_{bt} m_{bt}\, \mathbb 1[\arg\max_k \hat z_{btk} \ne y_{bt}]}{\sum_{bt} m_{bt}}
+  .. math::  \frac{\sum_{bt} m_{bt}\, \mathbb 1[\operatorname{argmax}_k \hat z_{btk} \ne y_{bt}]}{\sum_{bt} m_{bt}}
 
   Args:
     logits: ``(batch, T, num_symbols)``, the net's scores.
