@@ -134,7 +134,7 @@ def scale_by_conjugate_gradient(
     d = jax.tree.map(lambda gi, di: _direction_rule(beta, gi, di), g, d_prev)
     d = optax.tree.where(_dot(g, d) > 0, d, g)  # not a descent direction: steepest descent
     new_state = ScaleByConjugateGradientState(
-      count=jnp.asarray(optax.safe_increment(state.count)),  # optax annotates ArrayLike
+      count=_core.safe_increment(state.count),
       prev_gradient=optax.tree.cast_like(g, g_prev),
       prev_direction=optax.tree.cast_like(d, d_prev),
     )

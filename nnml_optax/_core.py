@@ -21,9 +21,10 @@ import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -176,7 +177,7 @@ def check_dtype(name: str, value: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def is_schedule(value: Any) -> bool:
+def is_schedule(value: Any) -> TypeGuard[Callable[[jax.Array], Any]]:
   return callable(value) and not isinstance(value, jax.Array)
 
 
@@ -215,7 +216,9 @@ def count_zero() -> jax.Array:
   return jnp.zeros([], jnp.int32)
 
 
-safe_increment = optax.safe_increment
+def safe_increment(count: jax.Array) -> jax.Array:
+  """``optax.safe_increment``, typed as the array it returns (optax annotates ``ArrayLike``)."""
+  return jnp.asarray(optax.safe_increment(count))
 
 
 def compute_dtype(*dtypes) -> jnp.dtype:

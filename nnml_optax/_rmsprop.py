@@ -61,6 +61,11 @@ def _abs_sq(x: jax.Array) -> jax.Array:
   return jnp.real(x) ** 2 + jnp.imag(x) ** 2 if jnp.iscomplexobj(x) else x * x
 
 
+def _real_at_least(x: Any, lo: float) -> bool:
+  """Whether ``x`` is a plain real number >= ``lo`` (not a schedule or an injected array)."""
+  return isinstance(x, numbers.Real) and float(x) >= lo
+
+
 def scale_by_rms(
   decay: optax.ScalarOrSchedule = 0.9,
   eps: optax.ScalarOrSchedule = 1e-8,
@@ -121,7 +126,7 @@ def scale_by_rms(
   _core.check_bool("centered", centered)
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
   # A plain eps >= float32's smallest normal keeps every denominator positive: no 0/0 guard.
-  eps_positive = isinstance(eps, numbers.Real) and eps >= np.finfo(np.float32).tiny
+  eps_positive = _real_at_least(eps, float(np.finfo(np.float32).tiny))
 
   def init_fn(params):
     def full(p, value, real=False):
@@ -136,7 +141,7 @@ def scale_by_rms(
   def update_fn(updates, state, params=None):
     del params
     rho = _core.resolve(decay, state.count)
-    count = optax.safe_increment(state.count)
+    count = _core.safe_increment(state.count)
     debias = 1 - rho**count if bias_correction else None
     at = _core.hypers_at(state.count, rho, 1 - rho, eps, debias)
 
@@ -163,7 +168,7 @@ def scale_by_rms(
       inv = jax.lax.rsqrt(arg) if eps_in_sqrt else 1 / arg
       if not eps_positive:
         inv = jnp.where(arg > 0, inv, 0)  # 0/0 (g = 0, eps = 0) is a zero step
-      new_mg = None if new_mg is None else new_mg.astype(mean_grad.dtype)
+      new_mg = None if new_mg is None or mean_grad is None else new_mg.astype(mean_grad.dtype)
       return (inv * gc).astype(g.dtype), var.astype(second.dtype), new_mg
 
     if centered:

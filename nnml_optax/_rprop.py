@@ -41,7 +41,7 @@ class RpropState(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnums=0)  # traced once per leaf signature
-def _rprop_leaf(variant: Variant, hps, g, delta, sign_prev, prev=None):
+def _rprop_leaf(variant: Variant, hps, g, delta, sign_prev, prev: jax.Array | None = None):
   """One real component: returns the unsigned direction d_t, Δ_t and the sign to store."""
   eta_minus, eta_plus, min_step, max_step, rose = hps
   sign = _core.sign_int8(g)
@@ -56,6 +56,7 @@ def _rprop_leaf(variant: Variant, hps, g, delta, sign_prev, prev=None):
   if variant == "irprop-":
     return stored * delta, delta, stored  # d_t = 0 on a sign change
   backtrack = flip if variant == "rprop+" else flip & rose
+  assert prev is not None  # the "+" variants keep their previous step
   direction = jnp.where(backtrack, -prev, stored * delta)  # undo the last move: d_t = -d_{t-1}
   return direction, delta, stored
 
@@ -79,7 +80,7 @@ def _rprop_complex(variant: Variant, hps, g, delta, sign_prev, prev=None):
 
 
 def scale_by_rprop(
-  learning_rate: float = 0.01,
+  learning_rate: float | jax.Array = 0.01,
   eta_minus: optax.ScalarOrSchedule = 0.5,
   eta_plus: optax.ScalarOrSchedule = 1.2,
   min_step_size: optax.ScalarOrSchedule = 1e-6,
@@ -195,7 +196,7 @@ def scale_by_rprop(
     trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
     out, step_sizes, prev_sign, prev_update = _core.unzip(jax.tree.map(leaf, *trees), updates, 4)
     return out, RpropState(
-      count=optax.safe_increment(state.count),
+      count=_core.safe_increment(state.count),
       step_sizes=step_sizes,
       prev_sign=prev_sign,
       prev_value=prev_value,
@@ -206,7 +207,7 @@ def scale_by_rprop(
 
 
 def rprop(
-  learning_rate: float = 0.01,
+  learning_rate: float | jax.Array = 0.01,
   eta_minus: optax.ScalarOrSchedule = 0.5,
   eta_plus: optax.ScalarOrSchedule = 1.2,
   min_step_size: optax.ScalarOrSchedule = 1e-6,
