@@ -252,7 +252,13 @@ def test_demo_registry_is_one_line_per_demo(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize(
   "name,steps",
-  [("ravine", 20), ("rprop-minibatch", 20), ("whitening", None), ("momentum-schedule", 12)],
+  [
+    ("ravine", 20),
+    ("rprop-minibatch", 20),
+    ("whitening", None),
+    ("momentum-schedule", 12),
+    ("full-batch", 10),
+  ],
 )
 def test_demos(name, steps, tmp_path, capsys):
   args = ["demo", name, "--out", str(tmp_path)] + (["--steps", str(steps)] if steps else [])
