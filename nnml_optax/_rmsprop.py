@@ -159,10 +159,16 @@ def scale_by_rms(
         var_hat = var / debias
         if new_mg is not None:
           var_hat = jnp.maximum(var_hat - _abs_sq(new_mg) * (1 - debias) / debias**2, 0)
-      arg = var_hat + e if eps_in_sqrt else jnp.sqrt(var_hat) + e
-      inv = jax.lax.rsqrt(arg) if eps_in_sqrt else 1 / arg
-      if not eps_positive:
-        inv = jnp.where(arg > 0, inv, 0)  # 0/0 (g = 0, eps = 0) is a zero step
+      # sqrt and 1/x only see positive inputs (double where), so derivatives through a zero
+      # gradient are those of the branch taken, not 0 * inf = NaN
+      nonzero = var_hat > 0
+      root = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, var_hat, 1)), 0)
+      arg = var_hat + e if eps_in_sqrt else root + e
+      if eps_positive:
+        inv = jax.lax.rsqrt(arg) if eps_in_sqrt else 1 / arg
+      else:  # 0/0 (g = 0, eps = 0) is a zero step
+        safe = jnp.where(arg > 0, arg, 1)
+        inv = jnp.where(arg > 0, jax.lax.rsqrt(safe) if eps_in_sqrt else 1 / safe, 0)
       new_mg = None if new_mg is None else new_mg.astype(mean_grad.dtype)
       return (inv * gc).astype(g.dtype), var.astype(second.dtype), new_mg
 
