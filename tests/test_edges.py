@@ -79,16 +79,25 @@ def test_derivative_through_updates_is_finite_and_right(entry):
   names = _float_kwargs(entry)
   with jax.enable_x64(True):
     f, theta0, n = _unrolled_losses(entry, names)
-    # central differences: absolute steps for the parameters, relative for hyperparameters
-    h = np.concatenate([np.full(n, 1e-6), 1e-5 * np.maximum(np.abs(np.asarray(theta0[n:])), 1e-12)])
+    # Central differences: absolute steps for the parameters, relative for hyperparameters. A tiny
+    # hyperparameter (an eps of 1e-8..1e-12, added to a statistic of order 0.01..1) moves the loss
+    # below float64's resolution under a relative step and cannot step below 0 (sqrt(eps) of a
+    # zero statistic): it gets a forward difference with an absolute step of 1e-7 instead
+    # (truncation error ~ 1e-7 / statistic, well inside the tolerance).
+    hyper = np.abs(np.asarray(theta0[n:]))
+    tiny = np.concatenate([np.zeros(n, bool), hyper < 1e-6])
+    h = np.concatenate([np.full(n, 1e-6), np.where(hyper < 1e-6, 1e-7, 1e-5 * hyper)])
 
     @jax.jit
-    def both(theta, shifts):
-      plus, minus = jax.vmap(lambda d: (f(theta + d), f(theta - d)))(shifts)
+    def both(theta, plus_shifts, minus_shifts):
+      plus, minus = jax.vmap(lambda p, m: (f(theta + p), f(theta - m)))(plus_shifts, minus_shifts)
       return jax.jacfwd(f)(theta), plus, minus
 
-    jac, plus, minus = (np.asarray(x) for x in both(theta0, jnp.asarray(np.diag(h))))
-  fd = ((plus - minus) / (2 * h)[:, None]).T  # (T, theta)
+    shifts = np.diag(h)
+    jac, plus, minus = (
+      np.asarray(x) for x in both(theta0, jnp.asarray(shifts), jnp.asarray(shifts * ~tiny[:, None]))
+    )
+  fd = ((plus - minus) / np.where(tiny, h, 2 * h)[:, None]).T  # (T, theta)
   labels = [f"w0[{i}]" for i in range(n)] + names
   for row, steps in enumerate((1, 3)):
     assert np.all(np.isfinite(jac[row])), (steps, dict(zip(labels, jac[row], strict=True)))
