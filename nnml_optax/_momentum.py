@@ -156,7 +156,7 @@ def sgd(
   """
   _check_learning_rate(learning_rate)
   _core.check_bool("nesterov", nesterov)
-  lr = optax.scale_by_learning_rate(learning_rate)
+  lr = _core.scale_by_learning_rate(learning_rate)
   if momentum is None:
     if nesterov:
       raise ValueError("nesterov=True needs momentum (a float in [0, 1) or a schedule); got None")
@@ -217,7 +217,7 @@ def momentum(
   """
   _check_learning_rate(learning_rate)
   return optax.chain(
-    optax.scale_by_learning_rate(learning_rate),
+    _core.scale_by_learning_rate(learning_rate),
     scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
   )
 

@@ -272,7 +272,7 @@ def rmsprop(
     centered=centered,
     accumulator_dtype=accumulator_dtype,
   )
-  lr = optax.scale_by_learning_rate(learning_rate)
+  lr = _core.scale_by_learning_rate(learning_rate)
   if momentum is None:
     return optax.chain(rms, lr)
   mom = scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)

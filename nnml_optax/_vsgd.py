@@ -308,5 +308,5 @@ def vsgd(
       robust=robust,
       accumulator_dtype=accumulator_dtype,
     ),
-    optax.scale_by_learning_rate(learning_rate),
+    _core.scale_by_learning_rate(learning_rate),
   )
