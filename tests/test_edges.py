@@ -15,6 +15,7 @@ import pytest
 import nnml_optax as nn
 
 from registry import ENTRIES, Entry, make_params
+from registry import loss as registry_loss
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -213,8 +214,10 @@ def _public_factories():
   out = []
   for name in nn.__all__:
     obj = getattr(nn, name)
-    if not (name[0].islower() and inspect.isfunction(obj)) or name in {"update_plateau"}:
+    if not (name[0].islower() and inspect.isfunction(obj)):
       continue
+    if "GradientTransformation" not in str(inspect.signature(obj).return_annotation):
+      continue  # a helper (update_plateau, migrate_0_1_state), not a transform
     out.append(name)
   return out
 
@@ -233,7 +236,11 @@ def test_inject_hyperparams_with_defaults(name):
   params = make_params()
   state = tx.init(params)
   g = jax.tree.map(jnp.ones_like, params)
+  # the extra arguments of the factory's first registry entry (a line search's value_fn...)
+  entry = next((e for e in ENTRIES if e.factory is factory and e.extra is not None), None)
   extras = {"value": jnp.asarray(1.0), "grad_fn": lambda p: g}
+  if entry is not None:
+    extras = entry.extras(registry_loss, params)
   u, _ = tx.update(g, state, params, **extras)
   assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u))
 
