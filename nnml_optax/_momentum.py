@@ -61,7 +61,10 @@ def scale_by_momentum(
   Args:
     momentum: :math:`\mu \in [0, 1)`, a float or a schedule of the step count.
     nesterov: use Nesterov's look-ahead form.
-    accumulator_dtype: dtype of the velocity; ``None`` uses each parameter's dtype.
+    accumulator_dtype: dtype of the velocity; ``None`` uses each parameter's dtype. With
+      bfloat16 parameters (as in optax and torch) the velocity stops growing early: after 1,000
+      constant gradients at momentum 0.99 the step is 19 % too small; ``jnp.float32`` fixes
+      it (docs/porting.md).
 
   Returns:
     An ``optax.GradientTransformation``.

@@ -93,7 +93,10 @@ def scale_by_rms(
     eps_in_sqrt: :math:`\epsilon` inside the root (optax, Keras, TF1) or outside (torch).
     bias_correction: divide the statistics by :math:`1 - \rho^{t+1}` (:math:`\rho` at step t).
     centered: divide by the running standard deviation; doubles the state.
-    accumulator_dtype: dtype of the statistics; ``None`` uses each parameter's dtype.
+    accumulator_dtype: dtype of the statistics; ``None`` uses each parameter's dtype. With
+      bfloat16 parameters (as in optax and torch) a long average loses its increments: after
+      1,000 constant gradients at decay 0.999 the step is 1.59x too large; ``jnp.float32``
+      fixes it (docs/porting.md).
 
   Returns:
     An ``optax.GradientTransformation`` with state :class:`RmsState` (:class:`CenteredRmsState`).

@@ -279,3 +279,34 @@ def test_bf16_updates_whatever_the_scalar_kind(entry, kind):
     )
     dtypes = {jnp.dtype(x.dtype) for x in jax.tree.leaves(out)}
     assert dtypes == {jnp.dtype(jnp.bfloat16)}, f"{entry.name} with {kind} scalars: {dtypes}"
+
+
+# 8. bf16 state: the documented trap and its fix -----------------------------------------------
+
+
+def _last_step_bf16(tx: optax.GradientTransformation, steps: int = 1000) -> float:
+  w = jnp.zeros(4, jnp.bfloat16)
+  g = jnp.ones(4, jnp.bfloat16)
+
+  def body(s, _):
+    u, s = tx.update(g, s, w)
+    return s, u[0].astype(jnp.float32)
+
+  _, us = jax.jit(lambda s: jax.lax.scan(body, s, None, length=steps))(tx.init(w))
+  return float(us[-1])
+
+
+def test_bf16_state_error_and_accumulator_dtype_fix():
+  # 1,000 steps of a constant gradient on bf16 parameters. The exact steps: rmsprop
+  # -lr / sqrt(1 - 0.999^1000), momentum -lr (1 - 0.99^1000) / (1 - 0.99). In a bf16 state the
+  # increments (1 - rho) g^2 round away once n is large enough: rmsprop's step comes out 1.59x
+  # too large, momentum's 0.81x (the docstrings and docs/porting.md quote these numbers).
+  rms_exact = -0.01 / np.sqrt(1 - 0.999**1000)
+  mom_exact = -0.01 * (1 - 0.99**1000) / 0.01
+  rms = _last_step_bf16(nn.rmsprop(0.01, decay=0.999)) / rms_exact
+  mom = _last_step_bf16(nn.momentum(0.01, 0.99)) / mom_exact
+  assert 1.5 < rms < 1.7 and 0.75 < mom < 0.85, (rms, mom)
+  f32 = jnp.float32
+  rms32 = _last_step_bf16(nn.rmsprop(0.01, decay=0.999, accumulator_dtype=f32)) / rms_exact
+  mom32 = _last_step_bf16(nn.momentum(0.01, 0.99, accumulator_dtype=f32)) / mom_exact
+  np.testing.assert_allclose([rms32, mom32], 1.0, rtol=4e-3)  # the bf16 rounding of the update
