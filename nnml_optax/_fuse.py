@@ -142,6 +142,13 @@ def _probe_tree(params: Any) -> dict[str, np.ndarray]:
   return out
 
 
+_TRACED = (
+  jax.errors.ConcretizationTypeError,
+  jax.errors.TracerArrayConversionError,
+  jax.errors.TracerBoolConversionError,
+  jax.errors.TracerIntegerConversionError,
+)
+
 _PROBE_EXTRAS = ({}, {"value": 1.0}, {"value": 1.0, "grad_fn": lambda p: p})
 
 
@@ -157,6 +164,8 @@ def _probe(inner: optax.GradientTransformationExtraArgs, name: str, params: Any)
       try:
         plain, _ = inner.update(tree, inner.init(tree), tree, **extra)
         break
+      except _TRACED:  # hyperparameters traced at init: nothing concrete to compare
+        return
       except Exception:  # needs other extra arguments: try the next stand-ins
         continue
     else:
@@ -173,6 +182,8 @@ def _probe(inner: optax.GradientTransformationExtraArgs, name: str, params: Any)
         np.allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-3, atol=1e-6)
         for a, b in zip(jax.tree.leaves(plain), layout.split(fused_out, {}), strict=True)
       )
+    except _TRACED:
+      return
     except Exception as e:  # e.g. a mask tree that does not match the fused buffers
       raise ValueError(
         f"fuse_leaves cannot wrap {name}: it does not run on the fused buffers ({type(e).__name__}: "
@@ -217,7 +228,8 @@ def fuse_leaves(
   checks the inner transform once, eagerly, on a small test tree (a few leaves of at most 24
   entries): if its update of the fused buffer differs from that of the leaves (it reads leaf
   shapes, per-leaf statistics or the tree structure), it raises a ``ValueError`` instead of
-  computing other numbers.
+  computing other numbers. (Hyperparameters that are traced at ``init``, as when
+  differentiating through the construction, leave nothing concrete to compare: no check then.)
 
   Args:
     inner: the transform to wrap (any ``GradientTransformation``, with or without extra args).
