@@ -213,7 +213,7 @@ def conjugate_gradient(
     Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006, ch. 3 (line search) and 5.
   """
   scaling = (
-    optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
+    optax.scale(-1.0) if learning_rate is None else _core.scale_by_learning_rate(learning_rate)
   )
   return optax.chain(
     scale_by_conjugate_gradient(method, restart_every),

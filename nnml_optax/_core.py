@@ -212,6 +212,27 @@ def hypers_at(count: jax.Array, *values: ScalarOrSchedule | None) -> Callable[[A
   return at
 
 
+def scale_by_learning_rate(
+  learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> optax.GradientTransformation:
+  """``optax.scale_by_learning_rate`` whose updates keep their dtype whatever the kind of scalar.
+
+  optax multiplies by a constant rate as it is given, so a ``jnp.float32`` or ``np.float64`` rate
+  (or one injected by ``optax.inject_hyperparams``) promotes bfloat16 updates to float32; its
+  schedules already cast the rate to each update's dtype, as done here for every kind. Same
+  state (``EmptyState`` / ``ScaleByScheduleState``) and, for Python floats, the same bits.
+  """
+  if callable(learning_rate):
+    return optax.scale_by_learning_rate(learning_rate, flip_sign=flip_sign)
+  rate = -learning_rate if flip_sign else learning_rate
+
+  def update_fn(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda g: jnp.asarray(rate, g.dtype) * g, updates), state
+
+  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
 def count_zero() -> jax.Array:
   return jnp.zeros([], jnp.int32)
 

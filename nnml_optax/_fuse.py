@@ -8,7 +8,7 @@ an elementwise transform on one buffer per dtype instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.core
@@ -119,8 +119,96 @@ class _Layout:
     return leaves
 
 
+def _name(tx: Any) -> str:
+  """A readable name of a transform: its factory, from its update function's qualified name."""
+  fn = getattr(tx, "update", None)
+  qual = getattr(fn, "__qualname__", "")
+  module = getattr(fn, "__module__", "") or ""
+  if not qual:
+    return type(tx).__name__
+  return f"{module.split('.')[0]}.{qual.split('.<locals>')[0]}"
+
+
+def _probe_tree(params: Any) -> dict[str, np.ndarray]:
+  """A small test tree: for each (ndim, dtype) of ``params`` two leaves of shape (2, 3, 4, ...)[:ndim]
+  with different magnitudes, so that a transform that reads leaf shapes (a fan-in), per-leaf
+  statistics (a norm) or the tree structure (a mask) gives other numbers on the fused buffer."""
+  kinds = dict.fromkeys((np.ndim(x), jnp.dtype(x.dtype)) for x in jax.tree.leaves(params))
+  rng = np.random.default_rng(0)
+  out = {}
+  for j, (ndim, dtype) in enumerate(kinds):
+    for k, scale in enumerate((1.0, 10.0)):
+      shape = tuple(range(2, 2 + ndim))
+      out[f"probe{j}_{k}"] = np.asarray(scale * rng.normal(size=shape) + 0.5, dtype)
+  return out
+
+
+_TRACED = (
+  jax.errors.ConcretizationTypeError,
+  jax.errors.TracerArrayConversionError,
+  jax.errors.TracerBoolConversionError,
+  jax.errors.TracerIntegerConversionError,
+)
+
+_PROBE_EXTRAS = ({}, {"value": 1.0}, {"value": 1.0, "grad_fn": lambda p: p})
+
+
+def _probe(inner: optax.GradientTransformationExtraArgs, name: str, params: Any) -> None:
+  """Refuses an inner transform whose update of a fused buffer differs from its update of the
+  leaves on a small test tree (one init and update of each, eagerly, on tiny arrays)."""
+  with jax.ensure_compile_time_eval():  # concrete numbers, also when init is traced
+    tree = jax.tree.map(jnp.asarray, _probe_tree(params))
+    leaves = jax.tree.leaves(tree)
+    layout = _Layout(leaves, set())
+    fused = layout.fuse(leaves)
+    for extra in _PROBE_EXTRAS:  # stand-ins for the extra args the update may need
+      try:
+        plain, _ = inner.update(tree, inner.init(tree), tree, **extra)
+        break
+      except _TRACED:  # hyperparameters traced at init: nothing concrete to compare
+        return
+      except Exception:  # needs other extra arguments: try the next stand-ins
+        continue
+    else:
+      raise ValueError(
+        f"fuse_leaves could not check that the inner transform {name} is elementwise: its update "
+        "fails on a small test tree. If it reads the tree structure (optax.masked with a mask "
+        "tree, optax.multi_transform), put it outside: optax.masked(nnml_optax.fuse_leaves(tx), "
+        "mask). If it needs extra arguments other than value and grad_fn and is elementwise (or "
+        "global, like the bold driver), pass assume_elementwise=True"
+      )
+    try:
+      fused_out, _ = inner.update(fused, inner.init(fused), fused, **extra)
+      same = all(
+        np.allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-3, atol=1e-6)
+        for a, b in zip(
+          jax.tree.leaves(plain),
+          layout.split(cast(dict[str, jax.Array], fused_out), {}),
+          strict=True,
+        )
+      )
+    except _TRACED:
+      return
+    except Exception as e:  # e.g. a mask tree that does not match the fused buffers
+      raise ValueError(
+        f"fuse_leaves cannot wrap {name}: it does not run on the fused buffers ({type(e).__name__}: "
+        f"{e}). A transform that reads the tree structure (optax.masked, optax.multi_transform) "
+        "goes outside: optax.masked(nnml_optax.fuse_leaves(tx), mask)"
+      ) from None
+  if not same:
+    raise ValueError(
+      f"fuse_leaves cannot wrap {name}: its update depends on leaf shapes, per-leaf statistics "
+      "or the tree structure (e.g. scale_by_fan_in, optax.masked, a per-leaf norm), so on the "
+      "fused buffers it would compute other numbers. Use it unwrapped, or fuse only the "
+      "elementwise part: optax.chain(nnml_optax.fuse_leaves(elementwise_tx), tx)"
+    )
+
+
 def fuse_leaves(
-  inner: optax.GradientTransformation, *, runtime_offsets: bool = True
+  inner: optax.GradientTransformation,
+  *,
+  runtime_offsets: bool = True,
+  assume_elementwise: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Runs an elementwise transform once per dtype on contiguous buffers instead of once per leaf.
 
@@ -141,7 +229,12 @@ def fuse_leaves(
   parameters are fused only when the inner update reads them.
 
   Put ``optax.masked``/``optax.multi_transform`` outside the wrapper. The grouping is decided at
-  ``init`` from the parameters' shardings; under ``jax.jit`` every leaf is fused.
+  ``init`` from the parameters' shardings; under ``jax.jit`` every leaf is fused. ``init`` also
+  checks the inner transform once, eagerly, on a small test tree (a few leaves of at most 24
+  entries): if its update of the fused buffer differs from that of the leaves (it reads leaf
+  shapes, per-leaf statistics or the tree structure), it raises a ``ValueError`` instead of
+  computing other numbers. (Hyperparameters that are traced at ``init``, as when
+  differentiating through the construction, leave nothing concrete to compare: no check then.)
 
   Args:
     inner: the transform to wrap (any ``GradientTransformation``, with or without extra args).
@@ -151,6 +244,13 @@ def fuse_leaves(
       leaves), so XLA compiles one split kernel per leaf *shape* (default). ``False``: constant
       offsets, every leaf its own split kernel, for backends whose compile time does not grow
       with distinct kernels (``benchmarks/scale.py`` compares the two).
+    assume_elementwise: skip the check at ``init`` (for an inner update that needs extra
+      arguments other than ``value`` and ``grad_fn``, or random numbers drawn per leaf).
+
+  Raises:
+    TypeError: ``inner`` is not a ``GradientTransformation``.
+    ValueError: (at ``init``) the inner transform's update depends on leaf shapes or the tree
+      structure, e.g. :func:`nnml_optax.scale_by_fan_in` or ``optax.masked``.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` with the same updates as ``inner``.
@@ -169,13 +269,21 @@ def fuse_leaves(
   if not isinstance(inner, optax.GradientTransformation):
     raise TypeError(f"inner must be an optax.GradientTransformation; got {type(inner).__name__}")
   _core.check_bool("runtime_offsets", runtime_offsets)
+  _core.check_bool("assume_elementwise", assume_elementwise)
+  name = _name(inner)
   inner = optax.with_extra_args_support(inner)
+  checked: set[Any] = set()
 
   def _layout(tree, unfused: set[int]):
     leaves, treedef = jax.tree.flatten(tree)
     return leaves, treedef, _Layout(leaves, unfused)
 
   def init_fn(params):
+    if not assume_elementwise:
+      key = tuple(dict.fromkeys((np.ndim(x), jnp.dtype(x.dtype)) for x in jax.tree.leaves(params)))
+      if key not in checked:
+        _probe(inner, name, params)
+        checked.add(key)
     leaves, _, layout = _layout(
       params, {i for i, x in enumerate(jax.tree.leaves(params)) if _partitioned(x)}
     )

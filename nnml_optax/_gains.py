@@ -349,10 +349,10 @@ def local_gains(
       raise ValueError("accumulator_dtype is only used with momentum; got momentum=None")
     return optax.chain(
       scale_by_local_gains(additive_increase, multiplicative_decrease, min_gain, max_gain),
-      optax.scale_by_learning_rate(learning_rate),
+      _core.scale_by_learning_rate(learning_rate),
     )
   return optax.chain(
-    optax.scale_by_learning_rate(learning_rate),
+    _core.scale_by_learning_rate(learning_rate),
     scale_by_local_gains_momentum(
       momentum,
       additive_increase,
@@ -531,5 +531,5 @@ def delta_bar_delta(
     scale_by_delta_bar_delta(
       kappa, phi, theta, max_gain=max_gain, accumulator_dtype=accumulator_dtype
     ),
-    optax.scale_by_learning_rate(learning_rate),
+    _core.scale_by_learning_rate(learning_rate),
   )

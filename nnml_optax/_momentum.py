@@ -61,7 +61,10 @@ def scale_by_momentum(
   Args:
     momentum: :math:`\mu \in [0, 1)`, a float or a schedule of the step count.
     nesterov: use Nesterov's look-ahead form.
-    accumulator_dtype: dtype of the velocity; ``None`` uses each parameter's dtype.
+    accumulator_dtype: dtype of the velocity; ``None`` uses each parameter's dtype. With
+      bfloat16 parameters (as in optax and torch) the velocity stops growing early: after 1,000
+      constant gradients at momentum 0.99 the step is 19 % too small; ``jnp.float32`` fixes
+      it (docs/porting.md).
 
   Returns:
     An ``optax.GradientTransformation``.
@@ -156,7 +159,7 @@ def sgd(
   """
   _check_learning_rate(learning_rate)
   _core.check_bool("nesterov", nesterov)
-  lr = optax.scale_by_learning_rate(learning_rate)
+  lr = _core.scale_by_learning_rate(learning_rate)
   if momentum is None:
     if nesterov:
       raise ValueError("nesterov=True needs momentum (a float in [0, 1) or a schedule); got None")
@@ -195,7 +198,9 @@ def momentum(
       :func:`nnml_optax.schedules.sutskever_momentum`); schedules are read at the step count,
       starting at 0.
     nesterov: Nesterov's accelerated gradient instead of classical momentum.
-    accumulator_dtype: dtype of the velocity (``None``: the parameter dtype).
+    accumulator_dtype: dtype of the velocity (``None``: the parameter dtype; with bfloat16
+      parameters the step is 19 % too small after 1,000 constant gradients at momentum 0.99:
+      pass ``jnp.float32``).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -217,7 +222,7 @@ def momentum(
   """
   _check_learning_rate(learning_rate)
   return optax.chain(
-    optax.scale_by_learning_rate(learning_rate),
+    _core.scale_by_learning_rate(learning_rate),
     scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
   )
 

@@ -89,7 +89,7 @@ def _curvature_fd(g, p, p2, g2):
   return jnp.where(nz, jnp.abs(g2 - g) / jnp.where(nz, jnp.abs(delta), 1), 0)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))  # traced once per leaf signature
+@functools.partial(jax.jit, static_argnums=(4,))  # traced once per leaf signature; n0 may be traced
 def _vsgd_leaf(hps, in_init, finalize, n0, robust, g, gbar, vbar, hbar, vhbar, tau, *curv):
   """vSGD-l for one leaf: returns the direction and the five new state arrays."""
   c, eps, k = hps
@@ -150,7 +150,8 @@ def scale_by_vsgd(
 
   Args:
     c: the slow-start constant :math:`C \ge 1`.
-    n0: number of initial samples :math:`n_0 \ge 1` (an int).
+    n0: number of initial samples :math:`n_0 \ge 1` (an int; ``optax.inject_hyperparams`` may
+      inject it like the floats).
     eps: :math:`\varepsilon > 0`, added to the denominators.
     outlier_threshold: :math:`k > 0`, or ``None`` for no outlier detection.
     robust: the rate form; ``None``: robust with ``grad_fn``, not with ``curvature``.
@@ -309,5 +310,5 @@ def vsgd(
       robust=robust,
       accumulator_dtype=accumulator_dtype,
     ),
-    optax.scale_by_learning_rate(learning_rate),
+    _core.scale_by_learning_rate(learning_rate),
   )

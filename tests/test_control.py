@@ -205,12 +205,23 @@ def test_bold_driver_missing_or_bad_value():
     (dict(decrease=1.0), "decrease"),
     (dict(decrease=1.5), "decrease"),
     (dict(tolerance=-0.1), "tolerance"),
+    (dict(max_scale=0.5), "max_scale"),
     (dict(increase=lambda c: 0.5), "increase"),
   ],
 )
 def test_bold_driver_bad_input(kwargs, name):
   with pytest.raises(ValueError, match=name):
     nn.bold_driver(**kwargs)
+
+
+def test_bold_driver_scale_stops_at_max_scale():
+  tx = nn.bold_driver(2.0, max_scale=5.0)
+  state = tx.init(jnp.zeros(1))
+  scales = []
+  for _ in range(6):  # an unchanged loss is a success: 2, 4, then capped at 5
+    _, state = tx.update(jnp.ones(1), state, value=1.0)
+    scales.append(float(state.driver_scale))
+  assert scales == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
 
 
 def test_bold_driver_undo_must_be_bool():

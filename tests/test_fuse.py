@@ -101,7 +101,9 @@ def test_callable_and_tree_extra_args_are_fused():
 
   inner = optax.GradientTransformationExtraArgs(init, update)
   params = {"a": jnp.ones((2,)), "b": jnp.ones((3, 1))}
-  tx = nn.fuse_leaves(inner)
+  with pytest.raises(ValueError, match="assume_elementwise=True"):  # needs curvature: unchecked
+    nn.fuse_leaves(inner).init(params)
+  tx = nn.fuse_leaves(inner, assume_elementwise=True)
   u, _ = tx.update(
     params,
     tx.init(params),
@@ -270,3 +272,40 @@ def test_parameters_fused_only_when_read(make, reads):
   ref, _ = make().update(params, make().init(params), params)
   for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(ref), strict=True):
     np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
+
+
+def test_shape_or_structure_dependent_inner_is_refused():
+  # fan-in is lost on the fused buffer: fused, the (100, 10) kernel's step would be -1.0 per entry
+  # where unwrapped it is -1 / sqrt(100)
+  params = {"kernel": jnp.ones((100, 10)), "bias": jnp.ones(10)}
+  fan_in = nn.fuse_leaves(optax.chain(nn.scale_by_fan_in(), optax.scale_by_learning_rate(1.0)))
+  with pytest.raises(ValueError, match=r"cannot wrap optax\.chain.*leaf shapes"):
+    fan_in.init(params)
+  with pytest.raises(ValueError, match="cannot wrap"):  # also when init is traced
+    jax.jit(fan_in.init)(params)
+  kernels = lambda t: jax.tree.map(lambda x: x.ndim > 1, t)  # noqa: E731
+  by_rank = nn.fuse_leaves(optax.masked(nn.momentum(0.1), kernels))
+  with pytest.raises(ValueError, match=r"cannot wrap optax\.masked"):
+    by_rank.init(params)
+  by_tree = nn.fuse_leaves(optax.masked(nn.momentum(0.1), {"kernel": True, "bias": False}))
+  with pytest.raises(ValueError, match=r"optax\.masked.*outside"):
+    by_tree.init(params)
+  # the caller may vouch for a transform (the check is skipped, the numbers are then its own)
+  unchecked = nn.fuse_leaves(nn.scale_by_fan_in(), assume_elementwise=True)
+  unchecked.init(params)
+  with pytest.raises(TypeError, match="assume_elementwise"):
+    nn.fuse_leaves(nn.momentum(0.1), assume_elementwise=1)
+
+
+@pytest.mark.parametrize(
+  "make",
+  [
+    lambda: optax.chain(nn.sgd(0.1), nn.bold_driver()),  # needs value=
+    lambda: nn.vsgd(),  # needs grad_fn=
+    lambda: optax.rmsprop(0.1, momentum=0.9),
+    lambda: optax.clip_by_global_norm(1.0),  # global, not per leaf
+  ],
+)
+def test_elementwise_and_global_inner_pass_the_check(make):
+  params = {"kernel": jnp.ones((100, 10)), "bias": jnp.ones(10), "s": jnp.ones([], jnp.bfloat16)}
+  nn.fuse_leaves(make()).init(params)

@@ -5,15 +5,15 @@ import math
 import numpy as np
 
 
-def bold_step(v, u, s, ref, prev, rho=1.1, sigma=0.5, tol=0.0, undo=True):
+def bold_step(v, u, s, ref, prev, rho=1.1, sigma=0.5, tol=0.0, undo=True, max_scale=1e3):
   """One call of the bold driver in streaming form.
 
   ``v`` is the loss at the current point, ``u`` the incoming update, ``s`` the scale, ``ref`` the
   loss where the last step was taken from (None: nothing to compare, at the first call and after
   an undo), ``prev`` the previous emitted step. A rise is a non-finite loss or
   v > ref + tol*|ref|: s *= sigma and (undo) the previous step is negated, the next call stepping
-  plainly, or (no undo) the step s*u is taken; otherwise s *= rho and the step s*u is taken. A
-  non-finite loss with nothing to compare shrinks s and emits 0. Returns (step, s, ref).
+  plainly, or (no undo) the step s*u is taken; otherwise s = min(s * rho, max_scale) and the step
+  s*u is taken. A non-finite loss with nothing to compare shrinks s and emits 0. Returns (step, s, ref).
   """
   v, u = float(v), np.asarray(u, np.float64)
   finite = math.isfinite(v)
@@ -26,7 +26,7 @@ def bold_step(v, u, s, ref, prev, rho=1.1, sigma=0.5, tol=0.0, undo=True):
     if undo:
       return -prev, s, None
     return s * u, s, (v if finite else ref)
-  s *= rho
+  s = min(s * rho, max_scale)
   return s * u, s, v
 
 

@@ -28,6 +28,10 @@ ENTRIES = [
     _fused_optax_rmsprop,
     dict(learning_rate=0.01, decay=0.9),
     fixed=("decay",),  # optax.rmsprop reads decay as a float, not a schedule
+    not_applicable={
+      "bf16_scalar_kinds": "fuse_leaves returns its inner transform's updates, and optax.rmsprop "
+      "multiplies bf16 updates by a strongly typed float32 rate into float32",
+    },
     # rmsprop's steps keep size ~lr, so the zoo uses a decaying rate to settle
     zoo=lambda: nn.fuse_leaves(optax.rmsprop(optax.exponential_decay(0.01, 500, 0.5), 0.9)),
     zoo_steps=6000,

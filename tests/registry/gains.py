@@ -48,6 +48,10 @@ ENTRIES = [
     rmsprop_local_gains,
     dict(learning_rate=0.01, decay=0.9, additive_increase=0.05),
     zoo=lambda: rmsprop_local_gains(0.001),
+    not_applicable={
+      "bf16_scalar_kinds": "a user's chain ending in optax.scale_by_learning_rate, which "
+      "multiplies bf16 updates by a strongly typed float32 rate into float32 (not an alias)",
+    },
   ),
   E(
     "delta_bar_delta",
