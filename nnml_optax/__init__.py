@@ -44,6 +44,7 @@ from ._gains import scale_by_local_gains as scale_by_local_gains
 from ._gains import scale_by_local_gains_momentum as scale_by_local_gains_momentum
 
 # 0.1.0 -> 0.2.0
+from ._hyperparams import hyperparams as hyperparams
 from ._migrate import migrate_0_1_state as migrate_0_1_state
 
 # 6c momentum
@@ -91,6 +92,7 @@ __all__ = [
   "data",
   "delta_bar_delta",
   "fuse_leaves",
+  "hyperparams",
   "init",
   "local_gains",
   "migrate_0_1_state",

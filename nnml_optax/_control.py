@@ -15,6 +15,7 @@ optax schedule (``optax.cosine_decay_schedule``, ``optax.linear_schedule``...) a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -55,12 +56,16 @@ class BoldDriverState(NamedTuple):
       none to compare with (the first call and the call after an undo).
     previous_step: the update emitted by the last call (what an undo negates); an empty tuple when
       ``undo=False``.
+    hyperparams_used: ``(increase, decrease, tolerance, max_scale)`` as last used (see
+      :func:`nnml_optax.hyperparams`).
   """
 
   count: jax.Array
   driver_scale: jax.Array
   reference_value: jax.Array
   previous_step: Any
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("increase", "decrease", "tolerance", "max_scale")
 
 
 def bold_driver(
@@ -154,6 +159,7 @@ def bold_driver(
       driver_scale=jnp.ones([], sdt),
       reference_value=jnp.full([], jnp.inf, sdt),
       previous_step=previous,
+      hyperparams_used=_core.record_init(params, increase, decrease, tolerance, max_scale),
     )
 
   def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -197,6 +203,7 @@ def bold_driver(
       driver_scale=scale.astype(sdt),
       reference_value=new_ref.astype(sdt),
       previous_step=previous,
+      hyperparams_used=_core.record(sdt, rho, sigma, tol, cap),
     )
     return out, new_state
 
@@ -206,6 +213,20 @@ def bold_driver(
 # ---------------------------------------------------------------------------------------------
 # reduce on plateau
 # ---------------------------------------------------------------------------------------------
+
+
+class _DefaultValueArg(str):
+  """The default of ``reduce_on_plateau(value_arg=...)``: reads ``value=`` as 0.1.0 did, with a
+  ``DeprecationWarning``; a distinct object, so that an explicit ``"value"`` does not warn."""
+
+
+_VALUE_DEPRECATED = _DefaultValueArg("value")
+_DEPRECATION = (
+  "reduce_on_plateau evaluated the `value=` passed to update(), as in 0.1.0; from 0.3.0 it "
+  "evaluates only in nnml_optax.update_plateau unless told which extra argument to read. Pass "
+  "value_arg=None (validation metrics through update_plateau; `value=` is then left to the "
+  "transforms that need the training loss) or value_arg='value' to keep evaluating it"
+)
 
 
 class PlateauRule(NamedTuple):
@@ -277,6 +298,7 @@ def reduce_on_plateau(
   rtol: optax.ScalarOrSchedule = 1e-4,
   atol: optax.ScalarOrSchedule = 0.0,
   mode: Literal["min", "max"] = "min",
+  value_arg: str | None = _VALUE_DEPRECATED,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Turns the learning rate down when a (validation) metric stops improving (lecture 6a).
 
@@ -292,10 +314,14 @@ def reduce_on_plateau(
   and the cooldown counts down; if ``bad > patience``: :math:`s \leftarrow
   \max(s \cdot \text{factor}, \text{min\_scale})`, the cooldown restarts and ``bad = 0``.
 
-  An evaluation happens either in ``update(..., value=m)`` (then the new scale applies to that very
-  call, as in ``optax.contrib.reduce_on_plateau``), or, for a validation metric that arrives once
-  per epoch, with :func:`update_plateau` on the whole optimizer state, without feeding gradients.
-  ``update`` without ``value`` only applies the current scale.
+  Evaluations happen where ``value_arg`` says. ``None``: only in :func:`update_plateau`, called on
+  the whole optimizer state (or an ``nnx.Optimizer``) with a validation metric, e.g. once per
+  epoch; ``update`` then only applies the scale and reads no extra argument, so a transform in the
+  same chain that needs the training loss (iRprop+, :func:`bold_driver`) can have ``value=``
+  without the plateau seeing it. A name, e.g. ``"val_loss"``: also in ``update(...,
+  val_loss=m)`` when that argument is given (the new scale applies to that very call, as in
+  ``optax.contrib.reduce_on_plateau``). Left out: as in 0.1.0, ``update`` evaluates ``value=``,
+  with a ``DeprecationWarning`` (0.3.0 will evaluate only in :func:`update_plateau`).
 
   Differences from the libraries:
     * torch semantics for ``patience``: the scale drops when the number of consecutive bad
@@ -317,18 +343,19 @@ def reduce_on_plateau(
     rtol: relative improvement threshold, >= 0.
     atol: absolute improvement threshold, >= 0.
     mode: ``"min"`` (a loss or error rate) or ``"max"`` (an accuracy).
+    value_arg: ``None`` or the name of the extra argument of ``update`` that holds the metric.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its state holds ``plateau_scale``.
 
   Raises:
     ValueError: a hyperparameter out of range or an unknown ``mode``.
-    TypeError: ``patience`` or ``cooldown`` is not an int.
+    TypeError: ``patience`` or ``cooldown`` is not an int, ``value_arg`` not ``None`` or a str.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
     >>> tx = optax.chain(nnml_optax.momentum(0.1, 0.9),
-    ...                  nnml_optax.reduce_on_plateau(factor=0.5, patience=1))
+    ...                  nnml_optax.reduce_on_plateau(factor=0.5, patience=1, value_arg=None))
     >>> params = jnp.zeros(3); state = tx.init(params)
     >>> for val_loss in [1.0, 0.9, 0.95, 0.92, 0.93]:        # once per epoch
     ...   state = nnml_optax.update_plateau(state, val_loss)
@@ -350,6 +377,8 @@ def reduce_on_plateau(
   _core.check_range("rtol", rtol, 0.0, None)
   _core.check_range("atol", atol, 0.0, None)
   _core.check_choice("mode", mode, ("min", "max"))
+  if value_arg is not None and not isinstance(value_arg, str):
+    raise TypeError(f"value_arg must be None or the name of an extra argument; got {value_arg!r}")
   sign = 1.0 if mode == "min" else -1.0
 
   def rule_at(count, sdt) -> PlateauRule:
@@ -376,12 +405,15 @@ def reduce_on_plateau(
       rule=rule_at(count, sdt),
     )
 
-  def update_fn(updates, state, params=None, *, value=None, **extra_args):
-    del params, extra_args
+  def update_fn(updates, state, params=None, **extra_args):
+    del params
     sdt = state.plateau_scale.dtype
     state = state._replace(rule=rule_at(state.count, sdt))
-    if value is not None:
-      state = _evaluate(state, _scalar_value(value, "reduce_on_plateau"))
+    metric = None if value_arg is None else extra_args.get(value_arg)
+    if metric is not None:
+      if value_arg is _VALUE_DEPRECATED:
+        warnings.warn(_DEPRECATION, DeprecationWarning, stacklevel=2)
+      state = _evaluate(state, _scalar_value(metric, "reduce_on_plateau"))
     scale = state.plateau_scale
 
     def leaf(u):
@@ -398,37 +430,38 @@ def update_plateau(opt_state: Any, value: Any) -> Any:
   r"""Feeds a metric (e.g. the validation loss of an epoch) to every :func:`reduce_on_plateau`
   inside an optimizer state.
 
-  Pure and jittable: finds each ``ReduceOnPlateauState`` in ``opt_state`` (inside any nesting of
-  ``optax.chain``, ``inject_hyperparams``, ``masked``, ``MultiSteps``... states), evaluates
-  ``value`` with the rule stored there (the hyperparameters as last resolved by ``update``), and
-  returns the whole state with only those parts changed. No gradients are fed and the step count
-  does not move.
+  Finds each ``ReduceOnPlateauState`` in ``opt_state`` (inside any nesting of ``optax.chain``,
+  ``inject_hyperparams``, ``masked``, ``MultiSteps``... states), evaluates ``value`` with the rule
+  stored there (the hyperparameters as last resolved by ``update``) and changes only those parts.
+  No gradients are fed and the step count does not move. Jittable (``jax.jit``, ``nnx.jit``).
 
   Args:
-    opt_state: the state of an optimizer that contains :func:`reduce_on_plateau`.
+    opt_state: the state of an optimizer that contains :func:`reduce_on_plateau`; or an
+      ``nnx.Optimizer`` (or its ``opt_state``), which is updated in place.
     value: the metric, a real scalar.
 
   Returns:
-    ``opt_state`` with the plateau state(s) updated.
+    The new state; for an ``nnx.Optimizer`` or its ``opt_state``, the same object, updated.
 
   Raises:
     ValueError: ``opt_state`` contains no ``ReduceOnPlateauState``, or ``value`` is not a scalar.
 
   Examples:
     >>> import jax.numpy as jnp, optax, nnml_optax
-    >>> tx = optax.chain(nnml_optax.sgd(0.1), nnml_optax.reduce_on_plateau(0.5, patience=0))
+    >>> tx = optax.chain(nnml_optax.sgd(0.1),
+    ...                  nnml_optax.reduce_on_plateau(0.5, patience=0, value_arg=None))
     >>> state = tx.init(jnp.zeros(2))
     >>> for val_loss in [1.0, 1.0]:
     ...   state = nnml_optax.update_plateau(state, val_loss)
     >>> print(optax.tree.get(state, "plateau_scale"))
     0.5
 
-    With ``flax.nnx.Optimizer``, whose state holds variables::
-
-      new = nnml_optax.update_plateau(nnx.as_pure(optimizer.opt_state), val_loss)
-      nnx.update(optimizer.opt_state, nnx.state(new))
+    With ``flax.nnx``: ``nnml_optax.update_plateau(optimizer, val_loss)``.
   """
   v = _scalar_value(value, "update_plateau")
+  if _core.is_nnx_state(opt_state):
+    _core.write_state(opt_state, update_plateau(_core.pure_state(opt_state), v))
+    return opt_state
   found = []
 
   def visit(node):

@@ -17,11 +17,11 @@ This module is private; nothing in it is part of the public API.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 import jax
 import jax.core
@@ -198,39 +198,90 @@ def hyper(value: Any, dtype: Any) -> jax.Array:
   return jnp.asarray(value, dtype=real_dtype(dtype))
 
 
-def hypers_at(count: jax.Array, *values: ScalarOrSchedule | None) -> Callable[[Any], tuple]:
-  """Hyperparameters resolved at ``count`` (:func:`resolve`), as a function of a compute dtype
-  that converts them (:func:`hyper`) once per dtype rather than once per leaf. ``None`` stays
-  ``None``.
+class hypers_at:
+  """Hyperparameters resolved at ``count`` (:func:`resolve`); calling it with a compute dtype
+  converts them (:func:`hyper`) once per dtype rather than once per leaf. ``None`` stays
+  ``None``; ``resolved`` holds the values as resolved (for :func:`record`).
   """
-  resolved = [None if v is None else resolve(v, count) for v in values]
 
-  @functools.cache
-  def at(dtype: Any) -> tuple:
-    return tuple(None if v is None else hyper(v, dtype) for v in resolved)
+  def __init__(self, count: jax.Array, *values: ScalarOrSchedule | None):
+    self.resolved = [None if v is None else resolve(v, count) for v in values]
+    self._cache: dict[Any, tuple] = {}
 
-  return at
+  def __call__(self, dtype: Any) -> tuple:
+    key = jnp.dtype(dtype)
+    if key not in self._cache:
+      self._cache[key] = tuple(None if v is None else hyper(v, dtype) for v in self.resolved)
+    return self._cache[key]
+
+
+class ScaleByLearningRateState(NamedTuple):
+  """State of the learning rate that the aliases chain: the rate the last update applied.
+
+  Attributes:
+    hyperparams_used: ``(learning_rate,)`` as a scalar of the state's scalar dtype (see
+      :func:`nnml_optax.hyperparams`); at ``init``, the rate the first update will apply.
+  """
+
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("learning_rate",)
+
+
+class ScaleByScheduledLearningRateState(NamedTuple):
+  """State of a scheduled learning rate: the step count and the rate the last update applied."""
+
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's name)
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("learning_rate",)
 
 
 def scale_by_learning_rate(
   learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
 ) -> optax.GradientTransformation:
-  """``optax.scale_by_learning_rate`` whose updates keep their dtype whatever the kind of scalar.
+  """``optax.scale_by_learning_rate`` that records the rate it applies and keeps update dtypes.
 
-  optax multiplies by a constant rate as it is given, so a ``jnp.float32`` or ``np.float64`` rate
-  (or one injected by ``optax.inject_hyperparams``) promotes bfloat16 updates to float32; its
-  schedules already cast the rate to each update's dtype, as done here for every kind. Same
-  state (``EmptyState`` / ``ScaleByScheduleState``) and, for Python floats, the same bits.
+  Multiplies the updates by :math:`-\\eta_t` (by :math:`\\eta_t` with ``flip_sign=False``), the
+  rate cast to each update's dtype whatever the kind of scalar (optax multiplies by a constant rate
+  as it is given, so a ``jnp.float32`` or injected rate promotes bfloat16 updates to float32).
+  Same bits as optax. The state holds the rate (optax's holds none) and, for a schedule, the step
+  count.
   """
-  if callable(learning_rate):
-    return optax.scale_by_learning_rate(learning_rate, flip_sign=flip_sign)
-  rate = -learning_rate if flip_sign else learning_rate
+  sign = -1 if flip_sign else 1
+  scheduled = is_schedule(learning_rate)
+
+  def init_fn(params):
+    used = record_init(params, learning_rate)
+    if scheduled:
+      return ScaleByScheduledLearningRateState(count_zero(), used)
+    return ScaleByLearningRateState(used)
 
   def update_fn(updates, state, params=None):
     del params
-    return jax.tree.map(lambda g: jnp.asarray(rate, g.dtype) * g, updates), state
+    if isinstance(state, ScaleByScheduledLearningRateState):
+      rate: Any = resolve(learning_rate, state.count)
+    else:
+      rate = learning_rate
+    updates = jax.tree.map(lambda g: jnp.asarray(sign * rate, g.dtype) * g, updates)
+    used = record(state.hyperparams_used[0].dtype, rate)
+    if isinstance(state, ScaleByScheduledLearningRateState):
+      return updates, ScaleByScheduledLearningRateState(safe_increment(state.count), used)
+    return updates, ScaleByLearningRateState(used)
 
-  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def record(dtype: Any, *values: Any) -> tuple[jax.Array, ...]:
+  """The hyperparameters an update used, as scalars of a state's scalar dtype (float32, float64
+  for float64 parameters), in the order of the state class's ``HYPERPARAMS``; ``None`` (no bound,
+  no threshold) as ``+inf``."""
+  return tuple(jnp.asarray(jnp.inf if v is None else v, real_dtype(dtype)) for v in values)
+
+
+def record_init(params: Any, *values: Any) -> tuple[jax.Array, ...]:
+  """:func:`record` at ``init``: the values (schedules at step 0) the first update will use."""
+  return record(
+    scalar_dtype(params), *(None if v is None else resolve(v, count_zero()) for v in values)
+  )
 
 
 def count_zero() -> jax.Array:
@@ -279,6 +330,58 @@ def zeros_like(leaf: Any, dtype: Any = None) -> jax.Array:
 
 def full_like(leaf: Any, value: Any, dtype: Any = None) -> jax.Array:
   return jnp.full_like(leaf, value, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# flax.nnx optimizer states
+# ---------------------------------------------------------------------------------------------
+
+
+def _nnx() -> Any:
+  """``flax.nnx`` when it has been imported (else there can be no nnx object to handle)."""
+  return sys.modules.get("flax.nnx")
+
+
+def pure_state(opt_state: Any) -> Any:
+  """``opt_state`` as plain arrays: an ``nnx.Optimizer``'s state (its variables' values), or the
+  state itself when it holds no ``flax.nnx`` variables."""
+  nnx = _nnx()
+  if nnx is None:  # flax not imported: there can be no nnx object
+    return opt_state
+  if isinstance(opt_state, nnx.Optimizer):
+    opt_state = opt_state.opt_state
+  is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
+  if any(is_var(x) for x in jax.tree.leaves(opt_state, is_leaf=is_var)):
+    return nnx.as_pure(opt_state)
+  return opt_state
+
+
+def write_state(target: Any, new: Any) -> None:
+  """Writes a pure state into the variables of an ``nnx.Optimizer`` (or of its ``opt_state``), in
+  place; works inside ``nnx.jit``."""
+  nnx = _nnx()
+  if nnx is None:
+    raise TypeError("write_state writes into flax.nnx variables; flax.nnx is not imported")
+  if isinstance(target, nnx.Optimizer):
+    target = target.opt_state
+  is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
+  variables = jax.tree.leaves(target, is_leaf=is_var)
+  values = jax.tree.leaves(new)
+  if len(variables) != len(values):
+    raise ValueError("the new state does not have the structure of the optimizer's state")
+  for var, value in zip(variables, values, strict=True):
+    var.set_value(value)
+
+
+def is_nnx_state(opt_state: Any) -> bool:
+  """Whether ``opt_state`` is an ``nnx.Optimizer`` or a state holding ``nnx`` variables."""
+  nnx = _nnx()
+  if nnx is None:
+    return False
+  if isinstance(opt_state, nnx.Optimizer):
+    return True
+  is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
+  return any(is_var(x) for x in jax.tree.leaves(opt_state, is_leaf=is_var))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,9 +32,12 @@ class ScaleByFanInState(NamedTuple):
 
   Attributes:
     count: number of updates so far (int32), the step at which a ``power`` schedule is read.
+    hyperparams_used: ``(power,)`` as last used (see :func:`nnml_optax.hyperparams`).
   """
 
   count: Any
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("power",)
 
 
 def scale_by_fan_in(
@@ -85,8 +88,7 @@ def scale_by_fan_in(
   fan_in_of = _kernel_fan_in if fan_in_fn is None else fan_in_fn
 
   def init_fn(params):
-    del params
-    return ScaleByFanInState(count=_core.count_zero())
+    return ScaleByFanInState(_core.count_zero(), _core.record_init(params, power))
 
   def update_fn(updates, state, params=None):
     del params
@@ -101,6 +103,7 @@ def scale_by_fan_in(
       factor = _core.hyper(max(fan_in, 1), ct) ** -_core.hyper(p, ct)
       return (u.astype(_core.compute_dtype(u.dtype)) * factor).astype(u.dtype)
 
-    return jax.tree.map(leaf, updates), ScaleByFanInState(count=_core.safe_increment(state.count))
+    used = _core.record(state.hyperparams_used[0].dtype, p)
+    return jax.tree.map(leaf, updates), ScaleByFanInState(_core.safe_increment(state.count), used)
 
   return optax.GradientTransformation(init_fn, update_fn)

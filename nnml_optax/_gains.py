@@ -24,11 +24,14 @@ class ScaleByLocalGainsState(NamedTuple):
     count: number of updates so far (int32), the step at which schedules are read.
     gains: the per-weight gains (init 1), float32 (float64 for float64 parameters).
     last_grad_sign: the sign of the previous gradient as int8 (-1, 0, 1; init 0).
+    hyperparams_used: the four hyperparameters as last used (see :func:`nnml_optax.hyperparams`).
   """
 
   count: jax.Array
   gains: Any
   last_grad_sign: Any
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("additive_increase", "multiplicative_decrease", "min_gain", "max_gain")
 
 
 class ScaleByLocalGainsMomentumState(NamedTuple):
@@ -39,11 +42,20 @@ class ScaleByLocalGainsMomentumState(NamedTuple):
     momentum_gains: the per-weight gains (init 1), float32 (float64 for float64 parameters).
     gain_velocity: the accumulated (unsigned) direction, in the parameter dtype unless
       ``accumulator_dtype`` is given.
+    hyperparams_used: the five hyperparameters as last used (see :func:`nnml_optax.hyperparams`).
   """
 
   count: jax.Array
   momentum_gains: Any
   gain_velocity: Any
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = (
+    "momentum",
+    "additive_increase",
+    "multiplicative_decrease",
+    "min_gain",
+    "max_gain",
+  )
 
 
 class ScaleByDeltaBarDeltaState(NamedTuple):
@@ -55,11 +67,14 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
       (float64 for float64 parameters).
     delta_bar: Jacobs' exponential trace of past gradients :math:`\\bar\\delta` (init 0), in the
       parameter dtype unless ``accumulator_dtype`` is given.
+    hyperparams_used: the four hyperparameters as last used (``max_gain=None`` as ``+inf``).
   """
 
   count: jax.Array
   rate_gains: Any
   delta_bar: Any
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("kappa", "phi", "theta", "max_gain")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +183,9 @@ def scale_by_local_gains(
       count=_core.count_zero(),
       gains=jax.tree.map(lambda p: _core.full_like(p, 1.0, _gain_dtype(p)), params),
       last_grad_sign=jax.tree.map(lambda p: _core.zeros_like(p, jnp.int8), params),
+      hyperparams_used=_core.record_init(
+        params, additive_increase, multiplicative_decrease, min_gain, max_gain
+      ),
     )
 
   def update_fn(updates, state, params=None):
@@ -181,9 +199,8 @@ def scale_by_local_gains(
 
     triples = jax.tree.map(leaf, updates, state.gains, state.last_grad_sign)
     out, gains, signs = _core.unzip(triples, updates, 3)
-    return out, ScaleByLocalGainsState(
-      count=_core.safe_increment(state.count), gains=gains, last_grad_sign=signs
-    )
+    used = _core.record(state.hyperparams_used[0].dtype, *consts.resolved)
+    return out, ScaleByLocalGainsState(_core.safe_increment(state.count), gains, signs, used)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -270,6 +287,9 @@ def scale_by_local_gains_momentum(
       gain_velocity=jax.tree.map(
         lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
       ),
+      hyperparams_used=_core.record_init(
+        params, momentum, additive_increase, multiplicative_decrease, min_gain, max_gain
+      ),
     )
 
   def update_fn(updates, state, params=None):
@@ -285,9 +305,9 @@ def scale_by_local_gains_momentum(
 
     triples = jax.tree.map(leaf, updates, state.momentum_gains, state.gain_velocity)
     out, gains, velocity = _core.unzip(triples, updates, 3)
-    return out, ScaleByLocalGainsMomentumState(
-      count=_core.safe_increment(state.count), momentum_gains=gains, gain_velocity=velocity
-    )
+    used = _core.record(state.hyperparams_used[0].dtype, *consts.resolved)
+    count = _core.safe_increment(state.count)
+    return out, ScaleByLocalGainsMomentumState(count, gains, velocity, used)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -458,6 +478,7 @@ def scale_by_delta_bar_delta(
       delta_bar=jax.tree.map(
         lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
       ),
+      hyperparams_used=_core.record_init(params, kappa, phi, theta, max_gain),
     )
 
   def update_fn(updates, state, params=None):
@@ -470,9 +491,8 @@ def scale_by_delta_bar_delta(
 
     triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
-    return out, ScaleByDeltaBarDeltaState(
-      count=_core.safe_increment(state.count), rate_gains=rates, delta_bar=traces
-    )
+    used = _core.record(state.hyperparams_used[0].dtype, *consts.resolved)
+    return out, ScaleByDeltaBarDeltaState(_core.safe_increment(state.count), rates, traces, used)
 
   return optax.GradientTransformation(init_fn, update_fn)
 

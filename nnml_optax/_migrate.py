@@ -40,13 +40,13 @@ def _fields(state: Any) -> dict[str, list[Any]]:
 def migrate_0_1_state(restored: Any, template: optax.OptState) -> optax.OptState:
   """Turns an optimizer state saved by nnml_optax 0.1.0 into the 0.2.0 state of that optimizer.
 
-  In 0.2.0, :func:`~nnml_optax.rmsprop` is a chain of :func:`~nnml_optax.scale_by_rms`, the
-  learning rate and :func:`~nnml_optax.scale_by_momentum` (0.1.0: one fused state), so its
-  state has another structure; the arrays are the same (``momentum_buffer`` is now
-  ``velocity``; every ``count`` is the step count). States of :func:`~nnml_optax.sgd`,
-  :func:`~nnml_optax.momentum`, :func:`~nnml_optax.nesterov` and ``scale_by_*`` keep their
-  structure (``ScaleByRmsState`` is now :class:`~nnml_optax.RmsState`, same fields) and restore
-  directly; this function accepts them too.
+  In 0.2.0 every state records the hyperparameters its last update used (a
+  ``hyperparams_used`` field, read by :func:`~nnml_optax.hyperparams`), the aliases' learning
+  rate has a state of its own, and :func:`~nnml_optax.rmsprop` is a chain of
+  :func:`~nnml_optax.scale_by_rms`, the learning rate and :func:`~nnml_optax.scale_by_momentum`
+  (0.1.0: one fused state). The arrays are the same (``momentum_buffer`` is now ``velocity``;
+  every ``count`` is the step count); the recorded hyperparameters are taken from ``template``
+  (their values at step 0) until the next update records the ones it uses.
 
   Args:
     restored: the 0.1.0 state of one optimizer, as orbax restores it without a target (dicts and
@@ -77,6 +77,8 @@ def migrate_0_1_state(restored: Any, template: optax.OptState) -> optax.OptState
 
   def fill(path, like):
     field = _field(path)
+    if field == "hyperparams_used":  # not in 0.1.0: the template's, until the next update
+      return like
     if field == "count":
       if not counts:
         raise ValueError("the restored state has no step count; the template needs one")

@@ -26,10 +26,13 @@ class ScaleByMomentumState(NamedTuple):
   Attributes:
     count: number of updates so far (int32), the step at which a momentum schedule is read.
     velocity: the accumulated (unsigned) direction, one array per parameter.
+    hyperparams_used: ``(momentum,)`` as last used (see :func:`nnml_optax.hyperparams`).
   """
 
   count: jax.Array
   velocity: optax.Updates
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("momentum",)
 
 
 def scale_by_momentum(
@@ -96,6 +99,7 @@ def scale_by_momentum(
       velocity=jax.tree.map(
         lambda p: _core.zeros_like(p, _core.state_dtype(p, accumulator_dtype)), params
       ),
+      hyperparams_used=_core.record_init(params, momentum),
     )
 
   def update_fn(updates, state, params=None):
@@ -111,7 +115,8 @@ def scale_by_momentum(
 
     pairs = jax.tree.map(leaf, updates, state.velocity)
     out, velocity = _core.unzip(pairs, updates, 2)
-    return out, ScaleByMomentumState(count=_core.safe_increment(state.count), velocity=velocity)
+    used = _core.record(state.hyperparams_used[0].dtype, mu)
+    return out, ScaleByMomentumState(_core.safe_increment(state.count), velocity, used)
 
   return optax.GradientTransformation(init_fn, update_fn)
 

@@ -37,10 +37,14 @@ class RmsState(NamedTuple):
   Attributes:
     count: number of updates so far (int32), the step at which schedules are read.
     mean_square: running average of :math:`|g|^2`, one real array per parameter.
+    hyperparams_used: ``(decay, eps, initial_scale)`` as last used (see
+      :func:`nnml_optax.hyperparams`).
   """
 
   count: jax.Array
   mean_square: optax.Updates
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("decay", "eps", "initial_scale")
 
 
 class CenteredRmsState(NamedTuple):
@@ -50,11 +54,14 @@ class CenteredRmsState(NamedTuple):
     count: number of updates so far (int32).
     variance: running variance :math:`n_t - |m_t|^2` of the gradient (real), kept directly.
     mean_grad: running average :math:`m_t` of :math:`g`.
+    hyperparams_used: ``(decay, eps, initial_scale)`` as last used.
   """
 
   count: jax.Array
   variance: optax.Updates
   mean_grad: optax.Updates
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("decay", "eps", "initial_scale")
 
 
 def _abs_sq(x: jax.Array) -> jax.Array:
@@ -137,9 +144,11 @@ def scale_by_rms(
       return _core.full_like(p, value, _core.real_dtype(dtype) if real else dtype)
 
     second = jax.tree.map(lambda p: full(p, initial_scale, real=True), params)
+    used = _core.record_init(params, decay, eps, initial_scale)
     if not centered:
-      return RmsState(_core.count_zero(), second)
-    return CenteredRmsState(_core.count_zero(), second, jax.tree.map(lambda p: full(p, 0), params))
+      return RmsState(_core.count_zero(), second, used)
+    mean_grad = jax.tree.map(lambda p: full(p, 0), params)
+    return CenteredRmsState(_core.count_zero(), second, mean_grad, used)
 
   def update_fn(updates, state, params=None):
     del params
@@ -147,6 +156,9 @@ def scale_by_rms(
     count = _core.safe_increment(state.count)
     debias = 1 - rho**count if bias_correction else None
     at = _core.hypers_at(state.count, rho, 1 - rho, eps, debias)
+    used = _core.record(
+      state.hyperparams_used[0].dtype, rho, _core.resolve(eps, state.count), initial_scale
+    )
 
     def rule(g, second, mean_grad=None):
       ct = _core.compute_dtype(g.dtype, *[x.dtype for x in (second, mean_grad) if x is not None])
@@ -183,9 +195,9 @@ def scale_by_rms(
     if centered:
       out = jax.tree.map(rule, updates, state.variance, state.mean_grad)
       u, var, mg = _core.unzip(out, updates, 3)
-      return u, CenteredRmsState(count, var, mg)
+      return u, CenteredRmsState(count, var, mg, used)
     u, ms, _ = _core.unzip(jax.tree.map(rule, updates, state.mean_square), updates, 3)
-    return u, RmsState(count, ms)
+    return u, RmsState(count, ms, used)
 
   return optax.GradientTransformation(init_fn, update_fn)
 

@@ -30,6 +30,8 @@ class RpropState(NamedTuple):
     prev_sign: the sign of the stored previous derivative, int8 in {-1, 0, 1}; for a complex
       parameter both signs packed as ``sign_re + 3·sign_im``.
     prev_value: the previous loss (scalar, initially ``+inf``); read by ``"irprop+"`` only.
+    hyperparams_used: ``(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)`` as
+      last used (``learning_rate``: the initial step size; see :func:`nnml_optax.hyperparams`).
     prev_update: the previous direction :math:`d_{t-1}` (the "+" variants; ``None`` otherwise).
   """
 
@@ -37,7 +39,9 @@ class RpropState(NamedTuple):
   step_sizes: Any
   prev_sign: Any
   prev_value: jax.Array
+  hyperparams_used: tuple[jax.Array, ...]
   prev_update: Any = None
+  HYPERPARAMS = ("learning_rate", "eta_minus", "eta_plus", "min_step_size", "max_step_size")
 
 
 @functools.partial(jax.jit, static_argnums=0)  # traced once per leaf signature
@@ -169,6 +173,9 @@ def scale_by_rprop(
       step_sizes=sizes,
       prev_sign=jax.tree.map(lambda p: jnp.zeros_like(p, jnp.int8), params),
       prev_value=jnp.full([], jnp.inf, _core.scalar_dtype(params)),
+      hyperparams_used=_core.record_init(
+        params, learning_rate, eta_minus, eta_plus, min_step_size, max_step_size
+      ),
       prev_update=jax.tree.map(jnp.zeros_like, sizes) if plus else None,
     )
 
@@ -200,6 +207,13 @@ def scale_by_rprop(
       step_sizes=step_sizes,
       prev_sign=prev_sign,
       prev_value=prev_value,
+      hyperparams_used=_core.record(
+        state.prev_value.dtype,
+        learning_rate,
+        *(
+          _core.resolve(h, state.count) for h in (eta_minus, eta_plus, min_step_size, max_step_size)
+        ),
+      ),
       prev_update=prev_update if plus else None,
     )
 

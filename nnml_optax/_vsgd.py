@@ -31,6 +31,9 @@ class ScaleByVsgdState(NamedTuple):
     hbar: moving average of the curvature sample, :math:`\\bar h`.
     vhbar: moving average of the squared curvature sample, :math:`\\bar v_h`.
     tau: the adaptive memory :math:`\\tau \\ge 1`.
+    hyperparams_used: ``(c, n0, eps, outlier_threshold, robust)`` as last used (``None`` as
+      ``+inf``; ``robust`` 1 or 0, NaN before the first update when it depends on the extra
+      argument); see :func:`nnml_optax.hyperparams`.
   """
 
   count: jax.Array
@@ -39,6 +42,8 @@ class ScaleByVsgdState(NamedTuple):
   hbar: Any
   vhbar: Any
   tau: Any
+  hyperparams_used: tuple[jax.Array, ...]
+  HYPERPARAMS = ("c", "n0", "eps", "outlier_threshold", "robust")
 
 
 def _is_tracer(x: Any) -> bool:
@@ -209,6 +214,9 @@ def scale_by_vsgd(
       hbar=jax.tree.map(zeros, params),
       vhbar=jax.tree.map(zeros, params),
       tau=jax.tree.map(lambda p: _core.full_like(p, 1, _sdtype(p)), params),
+      hyperparams_used=_core.record_init(
+        params, c, n0, eps, outlier_threshold, jnp.nan if robust is None else float(robust)
+      ),
     )
 
   def update_fn(updates, state, params=None, *, grad_fn=None, curvature=None, **extra_args):
@@ -258,9 +266,10 @@ def scale_by_vsgd(
       leaf, updates, state.gbar, state.vbar, state.hbar, state.vhbar, state.tau, *extra
     )
     out, gbar, vbar, hbar, vhbar, tau = _core.unzip(tuples, updates, 6)
-    return out, ScaleByVsgdState(
-      count=_core.safe_increment(count), gbar=gbar, vbar=vbar, hbar=hbar, vhbar=vhbar, tau=tau
+    used = _core.record(
+      state.hyperparams_used[0].dtype, *hps.resolved[:1], n0, *hps.resolved[1:], float(use_robust)
     )
+    return out, ScaleByVsgdState(_core.safe_increment(count), gbar, vbar, hbar, vhbar, tau, used)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

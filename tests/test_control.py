@@ -404,26 +404,30 @@ def _plateau_scales(tx, values, dtype=jnp.float64):
 def test_plateau_matches_torch(case):
   values, kwargs, _torch_kwargs, torch_lrs = TORCH_CASES[case]
   with jax.enable_x64(True):
-    scales, emitted, _ = _plateau_scales(nn.reduce_on_plateau(**kwargs), values)
+    scales, emitted, _ = _plateau_scales(nn.reduce_on_plateau(**kwargs, value_arg="value"), values)
   assert scales == torch_lrs  # exact in float64
   assert emitted == torch_lrs  # the new scale applies to this very call
   r_scales, _ = ref.reduce_on_plateau(values, **kwargs)
   assert r_scales == torch_lrs
   # float32 (the default) takes the same decisions here
-  s32, _, _ = _plateau_scales(nn.reduce_on_plateau(**kwargs), values, jnp.float32)
+  s32, _, _ = _plateau_scales(
+    nn.reduce_on_plateau(**kwargs, value_arg="value"), values, jnp.float32
+  )
   np.testing.assert_allclose(s32, torch_lrs, rtol=1e-6)
 
 
 def test_plateau_best_golden():
   with jax.enable_x64(True):
-    _, _, state = _plateau_scales(nn.reduce_on_plateau(0.5, 2, cooldown=1), V12)
+    _, _, state = _plateau_scales(nn.reduce_on_plateau(0.5, 2, cooldown=1, value_arg="value"), V12)
   assert float(state.best_value) == 0.8
   assert ref.reduce_on_plateau(V12, 0.5, 2, 1)[1] == [1.0] + [0.9] * 6 + [0.8] * 5
 
 
 def test_plateau_constant_negative_loss_reduces_unlike_optax():
   values = [-1.0] * 6
-  scales, _, _ = _plateau_scales(nn.reduce_on_plateau(0.5, 1), values, jnp.float32)
+  scales, _, _ = _plateau_scales(
+    nn.reduce_on_plateau(0.5, 1, value_arg="value"), values, jnp.float32
+  )
   assert scales == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
   # optax 0.2.8 never reduces there (google-deepmind/optax PR #1767)
   tx = optax.contrib.reduce_on_plateau(factor=0.5, patience=1)
@@ -440,7 +444,14 @@ N_PLATEAU = 16
 def plateau_scan():
   def run(values, factor, patience, cooldown, min_scale, rtol, atol, mode):
     tx = nn.reduce_on_plateau(
-      factor, patience, cooldown=cooldown, min_scale=min_scale, rtol=rtol, atol=atol, mode=mode
+      factor,
+      patience,
+      cooldown=cooldown,
+      min_scale=min_scale,
+      rtol=rtol,
+      atol=atol,
+      mode=mode,
+      value_arg="value",
     )
 
     def body(state, m):
@@ -495,7 +506,7 @@ def test_plateau_matches_reference_and_is_sign_symmetric(
 
 
 def test_plateau_update_without_value_only_scales():
-  tx = nn.reduce_on_plateau(0.5, 0)
+  tx = nn.reduce_on_plateau(0.5, 0, value_arg="value")
   state = tx.init(jnp.zeros(2))
   for _ in range(3):
     u, state = tx.update(jnp.ones(2), state)
@@ -572,16 +583,45 @@ def test_update_plateau_uses_injected_hyperparameters():
   assert float(optax.tree.get(state, "plateau_scale")) == 0.25
 
 
-def test_update_plateau_with_nnx_optimizer():
-  nnx = pytest.importorskip("flax.nnx")
+def _nnx_model_and_optimizer(nnx):
   model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
-  opt = nnx.Optimizer(
-    model, optax.chain(nn.momentum(0.1), nn.reduce_on_plateau(0.5, 0)), wrt=nnx.Param
-  )
-  for m in [1.0, 1.0]:
-    new = nn.update_plateau(nnx.as_pure(opt.opt_state), m)
-    nnx.update(opt.opt_state, nnx.state(new))
-  assert float(optax.tree.get(nnx.as_pure(opt.opt_state), "plateau_scale")) == 0.5
+  tx = optax.chain(nn.momentum(0.1), nn.reduce_on_plateau(0.5, 0, value_arg=None))
+  return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+
+def test_update_plateau_with_nnx_optimizer_in_place():
+  """The optimizer itself, or its opt_state (assigned back or not), is updated in place."""
+  nnx = pytest.importorskip("flax.nnx")
+  _, opt = _nnx_model_and_optimizer(nnx)
+  assert nn.update_plateau(opt, 1.0) is opt
+  nn.update_plateau(opt, 1.0)
+  assert float(nn.hyperparams(opt)["1/plateau_scale"]) == 0.5
+  opt.opt_state = nn.update_plateau(opt.opt_state, 1.0)  # the natural first try works too
+  assert float(nn.hyperparams(opt.opt_state)["1/plateau_scale"]) == 0.25
+  assert int(opt.opt_state[1].bad_evaluations.get_value()) == 0
+
+
+def test_update_plateau_with_nnx_optimizer_inside_nnx_jit():
+  nnx = pytest.importorskip("flax.nnx")
+  model, opt = _nnx_model_and_optimizer(nnx)
+  x = jnp.ones((4, 3))
+
+  @nnx.jit
+  def train_step(model, opt):
+    grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    opt.update(model, grads)
+
+  @nnx.jit
+  def epoch_end(opt, val_loss):
+    nn.update_plateau(opt, val_loss)
+    return nn.hyperparams(opt)
+
+  for val_loss in [1.0, 1.0, 1.0]:
+    train_step(model, opt)
+    logged = epoch_end(opt, val_loss)
+  assert float(logged["1/plateau_scale"]) == 0.25
+  assert float(logged["effective_learning_rate"]) == pytest.approx(0.025)
+  assert int(opt.opt_state[0][1].count.get_value()) == 3  # the step count moved only with the steps
 
 
 def test_update_plateau_errors():
@@ -628,3 +668,75 @@ def test_turn_down_towards_the_end_is_an_optax_schedule():
   for _ in range(12):
     u, state = tx.update(jax.tree.map(jnp.ones_like, params), state)
   assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u))
+
+
+# ---------------------------------------------------------------------------------------------
+# who reads value=: each controller what it is asked to read
+# ---------------------------------------------------------------------------------------------
+
+
+def _train_then_validate(tx_chain, tx_alone, plateau_alone, train_losses, val_losses):
+  """Runs ``tx_chain`` (a controller + reduce_on_plateau(value_arg=None)) with a training loss
+  every step and a validation loss after every 3 steps, beside the two parts run alone; returns
+  the chain's updates and the parts' updates multiplied."""
+  g = jnp.asarray([1.0, -2.0])
+  params = jnp.zeros(2)
+  s_chain, s_alone, s_plateau = (t.init(params) for t in (tx_chain, tx_alone, plateau_alone))
+  got, want = [], []
+  for t, loss in enumerate(train_losses):
+    u, s_chain = tx_chain.update(g, s_chain, params, value=loss)
+    a, s_alone = tx_alone.update(g, s_alone, params, value=loss)
+    b, s_plateau = plateau_alone.update(a, s_plateau, params)
+    got.append(u)
+    want.append(b)
+    if t % 3 == 2:
+      s_chain = nn.update_plateau(s_chain, val_losses[t // 3])
+      s_plateau = nn.update_plateau(s_plateau, val_losses[t // 3])
+  return got, want, s_chain
+
+
+@pytest.mark.parametrize("controller", ["irprop+", "bold_driver"])
+def test_training_loss_controller_and_plateau_behave_as_each_alone(controller):
+  """iRprop+ / the bold driver read the training loss (value=) every step; the plateau reads
+  only the validation losses given to update_plateau, and the chain equals the two run alone."""
+  train = [3.0, 2.0, 2.5, 1.5, 1.0, 1.2, 0.9, 0.8, 1.0, 0.7, 0.6, 0.65]
+  val = [1.0, 1.1, 1.2, 1.3]  # gets worse every epoch: patience 1 reduces once, at epoch 3
+
+  def part():
+    if controller == "irprop+":
+      return nn.rprop(0.01, variant="irprop+")
+    return optax.chain(nn.sgd(0.1), nn.bold_driver())
+
+  def plateau():
+    return nn.reduce_on_plateau(0.5, patience=1, value_arg=None)
+
+  got, want, state = _train_then_validate(
+    optax.chain(part(), plateau()), part(), plateau(), train, val
+  )
+  for a, b in zip(got, want, strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert float(optax.tree.get(state, "plateau_scale")) == 0.5
+  assert float(optax.tree.get(state, "best_value")) == 1.0  # never a training loss
+
+
+def test_plateau_reads_the_named_extra_argument():
+  tx = optax.chain(
+    nn.rprop(0.01, variant="irprop+"), nn.reduce_on_plateau(0.5, 0, value_arg="val_loss")
+  )
+  state = tx.init(jnp.zeros(2))
+  _, state = tx.update(jnp.ones(2), state, jnp.zeros(2), value=5.0)  # no val_loss: no evaluation
+  assert float(optax.tree.get(state, "best_value")) == float("inf")
+  _, state = tx.update(jnp.ones(2), state, jnp.zeros(2), value=5.0, val_loss=1.0)
+  assert float(optax.tree.get(state, "best_value")) == 1.0
+
+
+def test_plateau_reading_value_by_default_is_deprecated():
+  """0.1.0's behaviour (update evaluates value=) stays for 0.2.0, with a DeprecationWarning."""
+  tx = nn.reduce_on_plateau(0.5, 0)
+  state = tx.init(jnp.zeros(1))
+  with pytest.warns(DeprecationWarning, match="value_arg"):
+    _, state = tx.update(jnp.ones(1), state, value=1.0)
+  assert float(state.best_value) == 1.0
+  _, state = nn.reduce_on_plateau(0.5, 0, value_arg="value").update(jnp.ones(1), state, value=2.0)
+  with pytest.raises(TypeError, match="value_arg"):
+    nn.reduce_on_plateau(value_arg=3)  # pyright: ignore[reportArgumentType]

@@ -22,7 +22,6 @@ sys.path.insert(0, str(DATA))
 import write as old  # noqa: E402  (the cases, the gradients and the optimizer builder of 0.1.0)
 
 CASES = json.loads((DATA / "cases.json").read_text())
-UNCHANGED = {"sgd", "sgd_schedule", "momentum", "nesterov"}  # same state structure in 0.2.0
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +46,21 @@ def test_migrated_state_continues_as_0_1_0_did(restored, name):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", sorted(UNCHANGED))
-def test_unchanged_states_restore_directly(name):
-  """sgd, momentum and nesterov: the 0.1.0 checkpoint restores into the 0.2.0 template."""
+@pytest.mark.parametrize("name", ["sgd", "momentum"])
+def test_direct_restore_into_a_0_2_0_target_fails_loudly(name):
+  """0.2.0 states have more fields than 0.1.0's: restoring into a 0.2.0 target raises (nothing is
+  silently left at its initial value); ``migrate_0_1_state`` is the way across."""
   factory, kwargs = CASES[name]
   tx = old.build(factory, kwargs)
   p0 = old.params0()
   target = {name: {"params": p0, "opt_state": tx.init(p0), "next_update": p0}}
-  with ocp.PyTreeCheckpointer() as ckpt:
-    got = ckpt.restore(
+  with ocp.PyTreeCheckpointer() as ckpt, pytest.raises((ValueError, TypeError, KeyError)):
+    ckpt.restore(
       DATA / "state",
       args=ocp.args.PyTreeRestore(
         item=jax.tree.map(ocp.utils.to_shape_dtype_struct, target), partial_restore=True
       ),
     )
-  state = got[name]["opt_state"]
-  assert jax.tree.structure(state) == jax.tree.structure(tx.init(p0))
-  update, _ = tx.update(old.grad(got[name]["params"], 3), state, got[name]["params"])
-  for a, b in zip(jax.tree.leaves(update), jax.tree.leaves(got[name]["next_update"]), strict=True):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-9)
 
 
 def test_bad_input_names_the_field():

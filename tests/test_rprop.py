@@ -613,5 +613,6 @@ def test_old_state_name_warns():
     "step_sizes",
     "prev_sign",
     "prev_value",
+    "hyperparams_used",
     "prev_update",
-  )  # the 0.1.0 fields: a 0.1.0 checkpoint restores unchanged
+  )  # 0.1.0's fields and the recorded hyperparameters (nnml_optax.migrate_0_1_state adds them)

@@ -93,7 +93,9 @@ def _methods() -> dict[str, Method]:
     Method(
       "plateau",
       "mini-batch SGD, x factor when the validation loss stalls for 2 epochs",
-      lambda h, n: optax.chain(nn.sgd(h["lr"]), nn.reduce_on_plateau(h["factor"], patience=2)),
+      lambda h, n: optax.chain(
+        nn.sgd(h["lr"]), nn.reduce_on_plateau(h["factor"], patience=2, value_arg=None)
+      ),
       {"lr": (0.3, 1.0, 3.0, 10.0), "factor": (0.5, 0.2)},
       plateau=True,
     ),

@@ -47,28 +47,34 @@ ENTRIES = [
   E(
     "reduce_on_plateau",
     nn.reduce_on_plateau,
-    dict(factor=0.5, patience=1, cooldown=1, min_scale=0.01, rtol=1e-4, atol=0.0),
+    dict(
+      factor=0.5, patience=1, cooldown=1, min_scale=0.01, rtol=1e-4, atol=0.0, value_arg="value"
+    ),
     static=("mode",),
     extra=VALUE,
-    zoo=lambda: optax.chain(nn.momentum(0.001, 0.9), nn.reduce_on_plateau(0.5, patience=5)),
+    zoo=lambda: optax.chain(
+      nn.momentum(0.001, 0.9), nn.reduce_on_plateau(0.5, patience=5, value_arg="value")
+    ),
     zoo_steps=6000,
   ),
   E(
     "reduce_on_plateau_max",
     nn.reduce_on_plateau,
-    dict(factor=0.1, patience=0, min_scale=0.0, rtol=0.0, atol=1e-3, mode="max"),
+    dict(factor=0.1, patience=0, min_scale=0.0, rtol=0.0, atol=1e-3, mode="max", value_arg="value"),
     static=("mode",),
     extra=NEG_VALUE,
-    zoo=lambda: optax.chain(nn.momentum(0.001, 0.9), nn.reduce_on_plateau(0.5, 5, mode="max")),
+    zoo=lambda: optax.chain(
+      nn.momentum(0.001, 0.9), nn.reduce_on_plateau(0.5, 5, mode="max", value_arg="value")
+    ),
     zoo_steps=6000,
   ),
   # value-less updates: the epoch-level path (update_plateau) only; update just applies the scale
   E(
     "reduce_on_plateau_epochwise",
     nn.reduce_on_plateau,
-    dict(factor=0.5, patience=2),
+    dict(factor=0.5, patience=2, value_arg=None),
     lr=0.001,
-    zoo=lambda: optax.chain(nn.momentum(0.001, 0.9), nn.reduce_on_plateau()),
+    zoo=lambda: optax.chain(nn.momentum(0.001, 0.9), nn.reduce_on_plateau(value_arg=None)),
     zoo_steps=6000,
   ),
   E(

@@ -31,6 +31,8 @@ ENTRIES = [
     not_applicable={
       "bf16_scalar_kinds": "fuse_leaves returns its inner transform's updates, and optax.rmsprop "
       "multiplies bf16 updates by a strongly typed float32 rate into float32",
+      "hyperparams": "optax.rmsprop keeps no hyperparameters in its state (optax's way to log "
+      "them: optax.inject_hyperparams, tested with the other wrappers)",
     },
     # rmsprop's steps keep size ~lr, so the zoo uses a decaying rate to settle
     zoo=lambda: nn.fuse_leaves(optax.rmsprop(optax.exponential_decay(0.01, 500, 0.5), 0.9)),

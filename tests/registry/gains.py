@@ -51,6 +51,8 @@ ENTRIES = [
     not_applicable={
       "bf16_scalar_kinds": "a user's chain ending in optax.scale_by_learning_rate, which "
       "multiplies bf16 updates by a strongly typed float32 rate into float32 (not an alias)",
+      "hyperparams": "a user's chain ending in optax.scale_by_learning_rate, whose state keeps no "
+      "rate (the two nnml_optax parts are checked in their own entries)",
     },
   ),
   E(
