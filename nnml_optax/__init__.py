@@ -25,6 +25,10 @@ from ._control import bold_driver as bold_driver
 from ._control import reduce_on_plateau as reduce_on_plateau
 from ._control import update_plateau as update_plateau
 
+# the learning rate the aliases chain (its state records the rate used)
+from ._core import ScaleByLearningRateState as ScaleByLearningRateState
+from ._core import ScaleByScheduledLearningRateState as ScaleByScheduledLearningRateState
+
 # 6b learning rate scaled by fan-in
 from ._fan_in import ScaleByFanInState as ScaleByFanInState
 from ._fan_in import scale_by_fan_in as scale_by_fan_in
@@ -43,8 +47,10 @@ from ._gains import scale_by_delta_bar_delta as scale_by_delta_bar_delta
 from ._gains import scale_by_local_gains as scale_by_local_gains
 from ._gains import scale_by_local_gains_momentum as scale_by_local_gains_momentum
 
-# 0.1.0 -> 0.2.0
+# the training loop: every hyperparameter as last used
 from ._hyperparams import hyperparams as hyperparams
+
+# 0.1.0 -> 0.2.0
 from ._migrate import migrate_0_1_state as migrate_0_1_state
 
 # 6c momentum
@@ -83,9 +89,11 @@ __all__ = [
   "ScaleByConjugateGradientState",
   "ScaleByDeltaBarDeltaState",
   "ScaleByFanInState",
+  "ScaleByLearningRateState",
   "ScaleByLocalGainsMomentumState",
   "ScaleByLocalGainsState",
   "ScaleByMomentumState",
+  "ScaleByScheduledLearningRateState",
   "ScaleByVsgdState",
   "bold_driver",
   "conjugate_gradient",

@@ -228,7 +228,13 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 class ScaleByScheduledLearningRateState(NamedTuple):
-  """State of a scheduled learning rate: the step count and the rate the last update applied."""
+  """State of a scheduled learning rate (the aliases' ``learning_rate`` given as a schedule).
+
+  Attributes:
+    count: number of updates so far (int32), the step at which the schedule is read.
+    hyperparams_used: ``(learning_rate,)``, the rate the last update applied (at ``init``, the
+      schedule at step 0).
+  """
 
   count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's name)
   hyperparams_used: tuple[jax.Array, ...]

@@ -204,3 +204,38 @@ def test_nnx_optimizer_and_its_state():
   want = {"0/learning_rate": 0.1, "1/momentum": 0.9, "effective_learning_rate": 0.1}
   for got in (nn.hyperparams(opt), nn.hyperparams(opt.opt_state), nnx.jit(nn.hyperparams)(opt)):
     assert {k: pytest.approx(float(v)) for k, v in got.items()} == want
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_plateau_logging_example():
+  """examples/plateau_logging.py: NNX (in place, inside nnx.jit), Linen (pure) and iRprop+ with
+  the plateau. Each log is checked against the plateau rule replayed on the logged validation
+  losses alone, the schedule at the logged step and rate x scale."""
+  import importlib
+  import sys
+  from pathlib import Path
+
+  sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+  try:
+    main = importlib.import_module("plateau_logging").main
+  finally:
+    sys.path.pop(0)
+  logs = main(epochs=3, rprop_steps=10)
+  for name, log in logs.items():
+    replay = nn.reduce_on_plateau(0.5, patience=1 if name != "irprop+" else 0, value_arg=None)
+    state = replay.init(jnp.zeros(1))
+    for row in log:
+      state = nn.update_plateau(state, row["val_loss"])
+      assert row["1/plateau_scale"] == pytest.approx(float(state.plateau_scale)), name
+      rate = [v for k, v in row.items() if k.endswith("/learning_rate")][0]
+      if name != "irprop+":
+        np.testing.assert_allclose(
+          row["effective_learning_rate"], rate * row["1/plateau_scale"], rtol=1e-6
+        )
+  nnx_log, linen_log = logs["nnx"], logs["linen"]
+  # the momentum schedule steps once per epoch: 0.5, 0.75, 0.833
+  np.testing.assert_allclose([r["0/1/momentum"] for r in nnx_log], [0.5, 0.75, 5 / 6], 1e-6)
+  assert [r["0/1/momentum"] for r in linen_log] == [r["0/1/momentum"] for r in nnx_log]
+  assert "effective_learning_rate" not in logs["irprop+"][0]  # Rprop has no global rate
+  assert logs["irprop+"][-1]["0/0/step_sizes/w/max"] > 0
