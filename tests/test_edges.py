@@ -222,6 +222,8 @@ def _public_factories():
   return out
 
 
+# the defaults include reduce_on_plateau reading value= as 0.1.0 did, deprecated in 0.2.0
+@pytest.mark.filterwarnings("ignore:reduce_on_plateau evaluated:DeprecationWarning")
 @pytest.mark.parametrize("name", _public_factories())
 def test_inject_hyperparams_with_defaults(name):
   factory = getattr(nn, name)
