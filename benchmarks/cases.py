@@ -166,7 +166,7 @@ CASES: list[Case] = [
   ),
   Case(
     "sgd+reduce_on_plateau",
-    lambda: optax.chain(nn.sgd(LR), nn.reduce_on_plateau()),
+    lambda: optax.chain(nn.sgd(LR), nn.reduce_on_plateau(value_arg="value")),
     lambda: optax.chain(optax.sgd(LR), _plateau()),
     "optax.sgd + contrib.reduce_on_plateau",
     extra=_value,

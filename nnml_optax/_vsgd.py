@@ -32,8 +32,8 @@ class ScaleByVsgdState(NamedTuple):
     vhbar: moving average of the squared curvature sample, :math:`\\bar v_h`.
     tau: the adaptive memory :math:`\\tau \\ge 1`.
     hyperparams_used: ``(c, n0, eps, outlier_threshold, robust)`` as last used (``None`` as
-      ``+inf``; ``robust`` 1 or 0, NaN before the first update when it depends on the extra
-      argument); see :func:`nnml_optax.hyperparams`.
+      ``+inf``; ``robust`` 1 or 0, or -1 before the first update when the extra argument decides
+      it); see :func:`nnml_optax.hyperparams`.
   """
 
   count: jax.Array
@@ -215,7 +215,7 @@ def scale_by_vsgd(
       vhbar=jax.tree.map(zeros, params),
       tau=jax.tree.map(lambda p: _core.full_like(p, 1, _sdtype(p)), params),
       hyperparams_used=_core.record_init(
-        params, c, n0, eps, outlier_threshold, jnp.nan if robust is None else float(robust)
+        params, c, n0, eps, outlier_threshold, -1.0 if robust is None else float(robust)
       ),
     )
 
