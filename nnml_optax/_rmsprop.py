@@ -157,9 +157,11 @@ def scale_by_rms(
         var = omd * _abs_sq(gc) + d * second.astype(rt)  # n = ρn + (1−ρ)|g|²
         new_mg = None
       else:
-        mg = mean_grad.astype(ct)
-        var = d * (second.astype(rt) + omd * _abs_sq(gc - mg))  # σ² = ρ(σ² + (1−ρ)|g − m|²)
-        new_mg = omd * gc + d * mg  # m = ρm + (1−ρ)g
+        new_mg = omd * gc + d * mean_grad.astype(ct)  # m = ρm + (1−ρ)g
+        # σ² = ρ(σ² + (1−ρ)|g − m_old|²) = ρσ² + (1−ρ)/ρ |g − m|², as g − m = ρ(g − m_old);
+        # at ρ = 0, m = g and the term is 0 · (1−ρ)/tiny = 0
+        omd_d = omd / jnp.maximum(d, jnp.finfo(rt).tiny)
+        var = d * second.astype(rt) + omd_d * _abs_sq(gc - new_mg)
       big = jnp.asarray(jnp.finfo(second.dtype).max, rt)
       var = jnp.where(var > big, big, var)  # saturate instead of overflowing to inf
       var_hat = var
