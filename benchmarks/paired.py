@@ -26,6 +26,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -46,6 +47,7 @@ def paired(
   compile_leaves: int,
   compile_rounds: int,
   against=None,
+  clock=time.perf_counter,
 ):
   txs = {"ours": case.ours(), "optax": case.theirs()}
   if against is not None:
@@ -55,7 +57,7 @@ def paired(
   ms: dict[str, list[float]] = {k: [] for k in txs}
   for r in range(rounds):
     for k in list(txs) if r % 2 == 0 else list(txs)[::-1]:
-      ms[k].append(time_step(steps[k], params, grads, states[k], iters, warmup=1))
+      ms[k].append(time_step(steps[k], params, grads, states[k], iters, warmup=1, clock=clock))
   ratios = [a / b for a, b in zip(ms["ours"], ms["optax"], strict=True)]
   row = {
     "name": case.name,
@@ -96,7 +98,14 @@ def main(argv=None) -> int:
   ap.add_argument("--compile-rounds", type=int, default=3)
   ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
   ap.add_argument("--against", default=None, help="another checkout of the library to compare")
+  ap.add_argument(
+    "--clock",
+    choices=("wall", "cpu"),
+    default="wall",
+    help="wall time, or the CPU time of this process (less sensitive to other jobs' load)",
+  )
   args = ap.parse_args(argv)
+  clock = time.process_time if args.clock == "cpu" else time.perf_counter
   against = load_checkout(args.against) if args.against else None
   params, grads = make_tree(args.leaves, args.params)
   cases = [c for c in CASES if not args.only or c.name in args.only]
@@ -111,6 +120,7 @@ def main(argv=None) -> int:
       args.compile_leaves,
       args.compile_rounds,
       against,
+      clock,
     )
     rows.append(row)
     other = "against" if against is not None else "optax"
