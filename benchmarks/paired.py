@@ -10,11 +10,14 @@ ratio is taken per round; the median ratio and its spread (min-max over rounds) 
   (default 1000 leaves of 7 shapes; 0 skips), alternating ours/optax, ``--compile-rounds`` times.
 
 Run it on two versions of the library (``PYTHONPATH=<checkout>``) to compare them: both report
-ratios to the same optax.
+ratios to the same optax. Or, under the same load, ``--against <checkout>``: that checkout's
+``nnml_optax`` joins the rounds as a third version ("against"; ours/against per round), and the
+compile rounds then alternate ours and against (the compile budget is relative to before).
 
 Usage::
 
     python benchmarks/paired.py --only rmsprop --rounds 15
+    python benchmarks/paired.py --only vsgd --against /path/to/old/checkout --compile-leaves 1000
 """
 
 from __future__ import annotations
@@ -23,26 +26,39 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from whole_step import case_factory, load_checkout
+
 from cases import CASES
 from step_time import compile_time, make_step, make_tree, time_step
 
 
-def paired(case, params, grads, rounds: int, iters: int, compile_leaves: int, compile_rounds: int):
+def paired(
+  case,
+  params,
+  grads,
+  rounds: int,
+  iters: int,
+  compile_leaves: int,
+  compile_rounds: int,
+  against=None,
+  clock=time.perf_counter,
+):
   txs = {"ours": case.ours(), "optax": case.theirs()}
+  if against is not None:
+    txs["against"] = case_factory(case, against)()
   steps = {k: make_step(tx, case.extra) for k, tx in txs.items()}
   states = {k: tx.init(params) for k, tx in txs.items()}
-  ratios, ms = [], {"ours": [], "optax": []}
+  ms: dict[str, list[float]] = {k: [] for k in txs}
   for r in range(rounds):
-    order = ("ours", "optax") if r % 2 == 0 else ("optax", "ours")
-    t = {k: time_step(steps[k], params, grads, states[k], iters, warmup=1) for k in order}
-    for k in t:
-      ms[k].append(t[k])
-    ratios.append(t["ours"] / t["optax"])
+    for k in list(txs) if r % 2 == 0 else list(txs)[::-1]:
+      ms[k].append(time_step(steps[k], params, grads, states[k], iters, warmup=1, clock=clock))
+  ratios = [a / b for a, b in zip(ms["ours"], ms["optax"], strict=True)]
   row = {
     "name": case.name,
     "ratio_median": statistics.median(ratios),
@@ -51,13 +67,23 @@ def paired(case, params, grads, rounds: int, iters: int, compile_leaves: int, co
     "ms": statistics.median(ms["ours"]),
     "optax_ms": statistics.median(ms["optax"]),
   }
-  if compile_leaves:
-    c = {"ours": [], "optax": []}
+  if against is not None:
+    for key, num, den in (("against", "against", "optax"), ("ours_against", "ours", "against")):
+      r_ = [a / b for a, b in zip(ms[num], ms[den], strict=True)]
+      row.update({f"{key}_median": statistics.median(r_), f"{key}_min": min(r_)})
+      row[f"{key}_max"] = max(r_)
+    row["against_ms"] = statistics.median(ms["against"])
+  if compile_leaves:  # with --against: ours vs against only (the compile budget is vs before)
+    labels = ("ours", "against") if against is not None else ("ours", "optax")
+    c: dict[str, list[float]] = {k: [] for k in labels}
     for r in range(compile_rounds):
-      for k in ("ours", "optax") if r % 2 == 0 else ("optax", "ours"):
+      for k in labels if r % 2 == 0 else labels[::-1]:
         c[k].append(compile_time(txs[k], case.extra, compile_leaves))
-    row.update(compile_s=min(c["ours"]), optax_compile_s=min(c["optax"]))
-    row["compile_ratio"] = row["compile_s"] / row["optax_compile_s"]
+    row.update(compile_s=min(c["ours"]), compile_all_s=c["ours"])
+    other = labels[1]
+    row[f"{other}_compile_s"] = min(c[other])
+    row[f"{other}_compile_all_s"] = c[other]
+    row["compile_ratio"] = row["compile_s"] / row[f"{other}_compile_s"]
   return row
 
 
@@ -71,24 +97,48 @@ def main(argv=None) -> int:
   ap.add_argument("--compile-leaves", type=int, default=0)
   ap.add_argument("--compile-rounds", type=int, default=3)
   ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+  ap.add_argument("--against", default=None, help="another checkout of the library to compare")
+  ap.add_argument(
+    "--clock",
+    choices=("wall", "cpu"),
+    default="wall",
+    help="wall time, or the CPU time of this process (less sensitive to other jobs' load)",
+  )
   args = ap.parse_args(argv)
+  clock = time.process_time if args.clock == "cpu" else time.perf_counter
+  against = load_checkout(args.against) if args.against else None
   params, grads = make_tree(args.leaves, args.params)
   cases = [c for c in CASES if not args.only or c.name in args.only]
   rows = []
   for case in cases:
     row = paired(
-      case, params, grads, args.rounds, args.iters, args.compile_leaves, args.compile_rounds
+      case,
+      params,
+      grads,
+      args.rounds,
+      args.iters,
+      args.compile_leaves,
+      args.compile_rounds,
+      against,
+      clock,
     )
     rows.append(row)
+    other = "against" if against is not None else "optax"
     comp = (
-      f"  compile {row['compile_s']:.2f}s / {row['optax_compile_s']:.2f}s"
+      f"  compile {row['compile_s']:.2f}s / {other} {row[f'{other}_compile_s']:.2f}s"
       f" = x{row['compile_ratio']:.2f}"
       if "compile_ratio" in row
       else ""
     )
+    vs = (
+      f"  against/optax {row['against_median']:.3f}  ours/against {row['ours_against_median']:.3f}"
+      f" [{row['ours_against_min']:.2f}, {row['ours_against_max']:.2f}]"
+      if against is not None
+      else ""
+    )
     print(
       f"{case.name:28s} ratio {row['ratio_median']:.3f} [{row['ratio_min']:.2f}, "
-      f"{row['ratio_max']:.2f}]  {row['ms']:.2f} ms / optax {row['optax_ms']:.2f} ms{comp}",
+      f"{row['ratio_max']:.2f}]  {row['ms']:.2f} ms / optax {row['optax_ms']:.2f} ms{vs}{comp}",
       flush=True,
     )
   if args.json:

@@ -123,7 +123,8 @@ def _gains_leaf(hps, u, gain, last_sign):
   uc, gc = u.astype(ct), gain.astype(ct)
   new = jnp.where(uc * last_sign > 0, gc + inc, gc * dec)  # +δ or ×(1−δ)
   new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))  # clip to [lo, hi]
-  return (new * uc).astype(u.dtype), new.astype(gain.dtype), _core.sign_int8(uc)
+  step = new * uc  # G_t u_t, with the sign of u_t as G_t > 0 (a subnormal product counts as 0)
+  return step.astype(u.dtype), new.astype(gain.dtype), _core.sign_int8(step)
 
 
 def scale_by_local_gains(
@@ -218,8 +219,9 @@ def _gains_momentum_leaf(hps, u, gain, b):
   uc, gc, bc = u.astype(ct), gain.astype(ct), b.astype(ct)
   new = jnp.where(_same_sign(uc, bc), gc + inc, gc * dec)
   new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))  # clip to [lo, hi]
-  b_new = mu * bc + new * uc  # b_t = μ b_{t-1} + G_t u_t
-  return b_new.astype(u.dtype), new.astype(gain.dtype), _finite_or_zero(b_new).astype(b.dtype)
+  velocity = _finite_or_zero(mu * bc + new * uc).astype(b.dtype)  # b_t = μ b_{t-1} + G_t u_t
+  out = jnp.where(jnp.isfinite(uc), velocity, uc)  # b_t; an inf/NaN input passes through
+  return out.astype(u.dtype), new.astype(gain.dtype), velocity
 
 
 def scale_by_local_gains_momentum(
@@ -243,14 +245,16 @@ def scale_by_local_gains_momentum(
 
   Fed :math:`u_t = -\epsilon g_t` (as :func:`local_gains` does), :math:`b_t` is the lecture's
   velocity and the gain grows iff :math:`g_t v_{t-1} < 0`. The first step and zero products
-  decrease the gain. A non-finite entry of :math:`b_t` is returned as it is but stored as 0, so
-  the gain stays finite and adapts again afterwards.
+  decrease the gain. A non-finite entry of :math:`b_t` is stored as 0, so the gain stays finite
+  and adapts again afterwards; the update is the stored velocity, except that an inf or NaN
+  input entry is returned as it is (an overflow of finite terms steps by 0).
 
   Args:
     momentum: :math:`\mu \in [0, 1)`.
     additive_increase, multiplicative_decrease, min_gain, max_gain: see
       :func:`scale_by_local_gains`.
-    accumulator_dtype: dtype of the velocity (``None``: the parameter dtype).
+    accumulator_dtype: dtype of the velocity, hence of the update's rounding (``None``: the
+      parameter dtype).
 
   Each float is a float or a schedule of the step count.
 

@@ -68,6 +68,12 @@ def _abs_sq(x: jax.Array) -> jax.Array:
   return jnp.real(x) ** 2 + jnp.imag(x) ** 2 if jnp.iscomplexobj(x) else x * x
 
 
+def _over(a: Any, rho: Any) -> Any:
+  """``a / ρ`` for ``ρ >= 0``, finite at ``ρ = 0`` (where it multiplies 0: the new mean is ``g``)."""
+  tiny = float(np.finfo(np.float32).tiny)
+  return a / (max(rho, tiny) if isinstance(rho, numbers.Real) else jnp.maximum(rho, tiny))
+
+
 def _real_at_least(x: Any, lo: float) -> bool:
   """Whether ``x`` is a plain real number >= ``lo`` (not a schedule or an injected array)."""
   return isinstance(x, numbers.Real) and float(x) >= lo
@@ -155,7 +161,7 @@ def scale_by_rms(
     rho = _core.resolve(decay, state.count)
     count = _core.safe_increment(state.count)
     debias = 1 - rho**count if bias_correction else None
-    at = _core.hypers_at(state.count, rho, 1 - rho, eps, debias)
+    at = _core.hypers_at(state.count, rho, 1 - rho, eps, debias, _over(1 - rho, rho))
     used = _core.record(
       state.hyperparams_used[0].dtype, rho, _core.resolve(eps, state.count), initial_scale
     )
@@ -163,15 +169,15 @@ def scale_by_rms(
     def rule(g, second, mean_grad=None):
       ct = _core.compute_dtype(g.dtype, *[x.dtype for x in (second, mean_grad) if x is not None])
       rt = _core.real_dtype(ct)
-      d, omd, e, debias = at(rt)
+      d, omd, e, debias, omd_d = at(rt)
       gc = g.astype(ct)
       if mean_grad is None:
         var = omd * _abs_sq(gc) + d * second.astype(rt)  # n = ρn + (1−ρ)|g|²
         new_mg = None
       else:
-        mg = mean_grad.astype(ct)
-        var = d * (second.astype(rt) + omd * _abs_sq(gc - mg))  # σ² = ρ(σ² + (1−ρ)|g − m|²)
-        new_mg = omd * gc + d * mg  # m = ρm + (1−ρ)g
+        new_mg = omd * gc + d * mean_grad.astype(ct)  # m = ρm + (1−ρ)g
+        # σ² = ρ(σ² + (1−ρ)|g − m_old|²) = ρσ² + (1−ρ)/ρ |g − m|², as g − m = ρ(g − m_old)
+        var = d * second.astype(rt) + omd_d * _abs_sq(gc - new_mg)
       big = jnp.asarray(jnp.finfo(second.dtype).max, rt)
       var = jnp.where(var > big, big, var)  # saturate instead of overflowing to inf
       var_hat = var

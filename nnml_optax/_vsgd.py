@@ -91,7 +91,7 @@ def _curvature_fd(g, p, p2, g2):
   """The finite-difference curvature sample ``h = |g(θ + δ) − g(θ)| / |δ|`` (0 where δ = 0)."""
   delta = p2 - p  # the perturbation realised in the parameter dtype
   nz = delta != 0
-  return jnp.where(nz, jnp.abs(g2 - g) / jnp.where(nz, jnp.abs(delta), 1), 0)
+  return jnp.where(nz, jnp.abs(g2 - g), 0) / jnp.where(nz, jnp.abs(delta), 1)
 
 
 @functools.partial(jax.jit, static_argnums=(4,))  # traced once per leaf signature; n0 may be traced
@@ -112,14 +112,15 @@ def _vsgd_leaf(hps, in_init, finalize, n0, robust, g, gbar, vbar, hbar, vhbar, t
     start = old + (1 / n0) * sample  # slow start: the running mean of the first n0 samples
     if inflate is not None:
       start = jnp.where(finalize, inflate * start, start)  # over-estimated at the n0-th call
-    run = ((tau - 1) / tau) * old + (1 / tau) * sample  # (1 − 1/τ) old + (1/τ) sample
+    run = ((tau - 1) * old + sample) / tau  # (1 − 1/τ) old + (1/τ) sample
     return jnp.where(in_init, start, run)
 
   gbar, vbar = average(gbar, g), average(vbar, g * g, c)
   hbar, vhbar = average(hbar, h, c), average(vhbar, h * h, c * c)
   r = jnp.clip(gbar * gbar / (vbar + eps), 0, 1)  # the fraction of E[g²] that is signal
   eta = r * hbar / (vhbar + eps) if robust else r / (hbar + eps)
-  tau = jnp.where(in_init, jnp.where(finalize, n0, tau), (1 - r) * tau + 1)
+  noise = jnp.maximum(vbar + eps - gbar * gbar, 0) / (vbar + eps)  # 1 − r, the rest: noise
+  tau = jnp.where(in_init, jnp.where(finalize, n0, tau), noise * tau + 1)
   return jnp.where(in_init, 0, eta * g), gbar, vbar, hbar, vhbar, tau
 
 

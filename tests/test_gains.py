@@ -435,6 +435,24 @@ def test_nan_gradient_does_not_poison_the_gains():
   np.testing.assert_allclose(st_["gains"], [0.95, 0.9025, 0.857375, 0.907375], rtol=1e-15)
 
 
+def test_momentum_update_is_the_stored_velocity():
+  """Gains with momentum step by the velocity as stored (in ``accumulator_dtype``); an inf input
+  entry is returned as it is and stored as 0, like NaN."""
+  tx = nn.scale_by_local_gains_momentum(0.9)
+  s = tx.init(jnp.zeros(3))
+  _, s = tx.update(jnp.ones(3), s)
+  u, s = tx.update(jnp.asarray([np.inf, -np.inf, 2.0]), s)
+  np.testing.assert_array_equal(u[:2], [np.inf, -np.inf])
+  np.testing.assert_array_equal(s.gain_velocity, [0.0, 0.0, u[2]])
+  assert u[2] == np.float32(0.9) * np.float32(0.95) + np.float32(1.0) * 2  # μ b + G u, G = 1
+  assert np.all(np.isfinite(s.momentum_gains))
+  tx = nn.scale_by_local_gains_momentum(0.9, accumulator_dtype=jnp.bfloat16)
+  s = tx.init(jnp.zeros(2))
+  u, s = tx.update(jnp.asarray([1.0 / 3, 1.0]), s)
+  assert u.dtype == jnp.float32
+  np.testing.assert_array_equal(u, s.gain_velocity.astype(jnp.float32))
+
+
 def test_constant_schedule_and_number_agree_f64():
   g = _random_grads(3, steps=10, n=4)
   w0 = np.zeros(4)

@@ -228,7 +228,7 @@ def test_plateau_logging_example():
     for row in log:
       state = nn.update_plateau(state, row["val_loss"])
       assert row["1/plateau_scale"] == pytest.approx(float(state.plateau_scale)), name
-      rate = [v for k, v in row.items() if k.endswith("/learning_rate")][0]
+      rate = next(v for k, v in row.items() if k.endswith("/learning_rate"))
       if name != "irprop+":
         np.testing.assert_allclose(
           row["effective_learning_rate"], rate * row["1/plateau_scale"], rtol=1e-6
