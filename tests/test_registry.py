@@ -2,7 +2,7 @@
 
 Compilation is what these checks cost on a CPU (tiny trees, a few steps), so compiled work is shared
 where a check does not depend on compiling separately: the jitted 3-step reference run of each entry
-(:func:`_reference`) serves every check that compares against it, a check with several transforms
+(:func:`registry.reference_run`, shared with ``test_sharding.py``) serves every check that compares against it, a check with several transforms
 runs them all in one ``jax.jit`` (:func:`_run_many`), and the three zoo problems of an entry run in
 one program (:func:`_zoo_finals`). The tests of one entry are one ``xdist_group``, so that under
 ``pytest -n 2 --dist loadgroup`` (the project's default) they share those runs on one worker.
@@ -10,9 +10,7 @@ one program (:func:`_zoo_finals`). The tests of one entry are one ``xdist_group`
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +19,17 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
-from registry import ENTRIES, ZOO, Entry, grads_of, loss, make_params, run_zoo
+from registry import (
+  ENTRIES,
+  ZOO,
+  Entry,
+  grads_of,
+  group,
+  loss,
+  make_params,
+  reference_run,
+  run_zoo,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -44,47 +52,6 @@ def _steps(tx, entry: Entry, params, n: int, *, jit: bool = True, unknown: bool 
     params, state, u = fn(params, state)
     out.append(u)
   return out, state, params
-
-
-@dataclasses.dataclass(frozen=True)
-class _Run:
-  """The jitted reference run of an entry: ``updates[i]``, ``states[i]``, ``params[i]`` after
-  step ``i + 1``; ``state0`` the initial state; ``traces`` how often the step was traced."""
-
-  updates: list
-  states: list
-  params: list
-  state0: Any
-  traces: int
-
-
-_RUNS: dict[tuple[str, str], _Run] = {}
-
-
-def _reference(entry: Entry, dtype=jnp.float32, n: int = 3) -> _Run:
-  """``entry.make()`` for ``n`` steps of one jitted step on the canonical loss, computed once per
-  entry and dtype in a test process (the checks only read it)."""
-  key = (entry.name, jnp.dtype(dtype).name)
-  if key not in _RUNS:
-    tx = entry.make()
-    params = make_params(dtype)
-    state0 = tx.init(params)
-    traces = []
-
-    @jax.jit
-    def step(params, state):
-      traces.append(1)
-      u, state = tx.update(grads_of(params), state, params, **entry.extras(loss, params))
-      return optax.apply_updates(params, u), state, u
-
-    p, s, out = params, state0, _Run([], [], [], state0, 0)
-    for _ in range(n):
-      p, s, u = step(p, s)
-      out.updates.append(u)
-      out.states.append(s)
-      out.params.append(p)
-    _RUNS[key] = dataclasses.replace(out, traces=len(traces))
-  return _RUNS[key]
 
 
 def _unrolled(txs, entry: Entry, params, n: int) -> list[list]:
@@ -139,7 +106,7 @@ def _dtypes(tree):
 
 
 @pytest.fixture(
-  params=[pytest.param(e, marks=pytest.mark.xdist_group(f"registry-{e.name}")) for e in ENTRIES],
+  params=[pytest.param(e, marks=group(e)) for e in ENTRIES],
   ids=lambda e: e.name,
 )
 def entry(request) -> Entry:
@@ -152,7 +119,7 @@ def entry(request) -> Entry:
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
 def test_shapes_dtypes_finite(entry, dtype):
   params = make_params(dtype)
-  run = _reference(entry, dtype)
+  run = reference_run(entry, dtype)
   updates, state = run.updates, run.states[-1]
   for u in updates:
     assert jax.tree.structure(u) == jax.tree.structure(params)
@@ -169,7 +136,7 @@ def test_shapes_dtypes_finite(entry, dtype):
 
 def test_jit_equals_nojit(entry):
   params = make_params()
-  run = _reference(entry)  # jitted
+  run = reference_run(entry)  # jitted
   a, sa = run.updates, run.states[-1]
   b, sb, _ = _steps(entry.make(), entry, params, 3, jit=False)
   _assert_trees_equal(a, b, exact=False)
@@ -179,7 +146,7 @@ def test_jit_equals_nojit(entry):
 def test_scan_stable_and_traces_once(entry):
   # the reference run called its jitted step 3 times, each time with the state the last call
   # returned: a second trace means the state's structure or dtype changed
-  run = _reference(entry)
+  run = reference_run(entry)
   assert run.traces == 1, "the jitted update retraced: state structure or dtype changed"
   assert _dtypes(run.states[-1]) == _dtypes(run.state0)
   tx = entry.make()
@@ -202,7 +169,7 @@ def test_unknown_extra_args_in_chain(entry):
   _applies(entry, "unknown_extra_args")
   params = make_params()
   a, _, _ = _steps(optax.chain(entry.make()), entry, params, 2, unknown=True)
-  _assert_trees_equal(a, _reference(entry).updates[:2])
+  _assert_trees_equal(a, reference_run(entry).updates[:2])
 
 
 # 4. float hyperparameters as schedules; inject_hyperparams ----------------------------------
@@ -232,7 +199,7 @@ def test_constant_schedules_bit_identical(entry):
 
 def test_inject_hyperparams(entry):
   params = make_params()
-  ref = _reference(entry).updates
+  ref = reference_run(entry).updates
   injected = optax.inject_hyperparams(entry.factory, static_args=entry.static_args())(
     **entry.kwargs
   )
@@ -317,7 +284,7 @@ def test_apply_if_finite(entry):
 
 def test_orbax_round_trip(entry, tmp_path):
   tx = entry.make()
-  run = _reference(entry)
+  run = reference_run(entry)
   s2, p2 = run.states[1], run.params[1]  # after 2 steps
   ckpt = ocp.StandardCheckpointer()
   ckpt.save(tmp_path / "state", s2)

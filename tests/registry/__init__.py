@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +137,58 @@ def loss(params) -> jax.Array:
 def grads_of(params):
   g = jax.grad(loss)(params)
   return jax.tree.map(lambda gi, p: gi.astype(p.dtype), g, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# the shared reference run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """The jitted reference run of an entry: ``updates[i]``, ``states[i]``, ``params[i]`` after
+  step ``i + 1``; ``state0`` the initial state; ``traces`` how often the step was traced."""
+
+  updates: list
+  states: list
+  params: list
+  state0: Any
+  traces: int
+
+
+_RUNS: dict[tuple[str, str], Run] = {}
+
+
+def reference_run(entry: Entry, dtype=jnp.float32) -> Run:
+  """``entry.make()`` for 3 steps of one jitted step on :func:`loss`, run once per entry and
+  dtype in a test process and shared by the checks that compare against it (they only read it;
+  :func:`group` keeps an entry's checks on one pytest-xdist worker)."""
+  key = (entry.name, jnp.dtype(dtype).name)
+  if key not in _RUNS:
+    tx = entry.make()
+    params = make_params(dtype)
+    state0 = tx.init(params)
+    traces = []
+
+    @jax.jit
+    def step(params, state):
+      traces.append(1)
+      u, state = tx.update(grads_of(params), state, params, **entry.extras(loss, params))
+      return optax.apply_updates(params, u), state, u
+
+    p, s, out = params, state0, Run([], [], [], state0, 0)
+    for _ in range(3):
+      p, s, u = step(p, s)
+      out.updates.append(u)
+      out.states.append(s)
+      out.params.append(p)
+    _RUNS[key] = dataclasses.replace(out, traces=len(traces))
+  return _RUNS[key]
+
+
+def group(entry: Entry) -> pytest.MarkDecorator:
+  """The ``xdist_group`` of an entry's checks (``pytest -n 2 --dist loadgroup``: one worker)."""
+  return pytest.mark.xdist_group(f"registry-{entry.name}")
 
 
 # ---------------------------------------------------------------------------------------------
