@@ -1,11 +1,12 @@
 """Every public transform and alias against the optax contract (see ``tests/registry``).
 
-Compilation is what these checks cost on a CPU (tiny trees, a few steps), so compiled work is shared
-where a check does not depend on compiling separately: the jitted 3-step reference run of each entry
-(:func:`registry.reference_run`, shared with ``test_sharding.py``) serves every check that compares against it, a check with several transforms
-runs them all in one ``jax.jit`` (:func:`_run_many`), and the three zoo problems of an entry run in
-one program (:func:`_zoo_finals`). The tests of one entry are one ``xdist_group``, so that under
-``pytest -n 2 --dist loadgroup`` (the project's default) they share those runs on one worker.
+Compilation is what these checks cost on a CPU (tiny trees, a few steps), so compiled work is
+shared where a check does not depend on compiling separately: the jitted 3-step reference run of
+each entry (``registry.reference_run``, also used by ``test_sharding.py``) serves every check that
+compares against it; a check with several transforms runs them all in one ``jax.jit``
+(:func:`_run_many`); the three zoo problems of an entry run in one program (:func:`_zoo_finals`).
+The tests of one entry are one ``xdist_group``, so that under ``pytest -n 2`` (pyproject sets
+``--dist loadgroup``) they share those runs on one worker.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _steps(tx, entry: Entry, params, n: int, *, jit: bool = True, unknown: bool 
   return out, state, params
 
 
-def _unrolled(txs, entry: Entry, params, n: int) -> list[list]:
+def _scanned(txs, entry: Entry, params, n: int) -> list[list]:
   """The updates of ``n`` steps of each transform in ``txs`` on the canonical loss (each a
   ``lax.scan``, so that a transform is traced and compiled once, not once per step)."""
   out = []
@@ -71,8 +72,8 @@ def _unrolled(txs, entry: Entry, params, n: int) -> list[list]:
 
 
 def _run_many(txs, entry: Entry, params, n: int) -> list[list]:
-  """:func:`_unrolled` in one ``jax.jit`` (one compilation instead of one per transform)."""
-  return jax.jit(lambda p: _unrolled(txs, entry, p, n))(params)
+  """:func:`_scanned` in one ``jax.jit`` (one compilation instead of one per transform)."""
+  return jax.jit(lambda p: _scanned(txs, entry, p, n))(params)
 
 
 def _assert_trees_equal(a, b, *, exact: bool = True, rtol: float = 1e-6):
