@@ -15,7 +15,7 @@ import pytest
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from registry import ENTRIES, Entry, grads_of, loss, make_params
+from registry import ENTRIES, Entry, grads_of, group, loss, make_params, reference_run
 
 pytestmark = pytest.mark.skipif(
   len(jax.devices()) < 8, reason="needs 8 (fake) devices: XLA_FLAGS set too late"
@@ -57,7 +57,9 @@ def _check_placement(name, state, params) -> int:
   return counts.pop()
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+@pytest.mark.parametrize(
+  "entry", [pytest.param(e, marks=group(e)) for e in ENTRIES], ids=lambda e: e.name
+)
 def test_sharded_equals_unsharded(entry: Entry, mesh):
   params = make_params()
   sparams = _shard(params, mesh)
@@ -75,10 +77,9 @@ def test_sharded_equals_unsharded(entry: Entry, mesh):
     return optax.apply_updates(params, u), state, u
 
   step = jax.jit(step)
-  p_ref, s_ref = params, tx.init(params)
+  # the unsharded steps: the registry's jitted reference run (shared with test_registry.py)
   p_sh, s_sh = sparams, state
-  for _ in range(3):
-    p_ref, s_ref, u_ref = step(p_ref, s_ref)
+  for u_ref in reference_run(entry).updates:
     p_sh, s_sh, u_sh = step(p_sh, s_sh)
     for a, b in zip(jax.tree.leaves(u_ref), jax.tree.leaves(u_sh), strict=True):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)

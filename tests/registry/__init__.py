@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +140,58 @@ def grads_of(params):
 
 
 # ---------------------------------------------------------------------------------------------
+# the shared reference run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """The jitted reference run of an entry: ``updates[i]``, ``states[i]``, ``params[i]`` after
+  step ``i + 1``; ``state0`` the initial state; ``traces`` how often the step was traced."""
+
+  updates: list
+  states: list
+  params: list
+  state0: Any
+  traces: int
+
+
+_RUNS: dict[tuple[str, str], Run] = {}
+
+
+def reference_run(entry: Entry, dtype=jnp.float32) -> Run:
+  """``entry.make()`` for 3 steps of one jitted step on :func:`loss`, run once per entry and
+  dtype in a test process and shared by the checks that compare against it (they only read it;
+  :func:`group` keeps an entry's checks on one pytest-xdist worker)."""
+  key = (entry.name, jnp.dtype(dtype).name)
+  if key not in _RUNS:
+    tx = entry.make()
+    params = make_params(dtype)
+    state0 = tx.init(params)
+    traces = []
+
+    @jax.jit
+    def step(params, state):
+      traces.append(1)
+      u, state = tx.update(grads_of(params), state, params, **entry.extras(loss, params))
+      return optax.apply_updates(params, u), state, u
+
+    p, s, out = params, state0, Run([], [], [], state0, 0)
+    for _ in range(3):
+      p, s, u = step(p, s)
+      out.updates.append(u)
+      out.states.append(s)
+      out.params.append(p)
+    _RUNS[key] = dataclasses.replace(out, traces=len(traces))
+  return _RUNS[key]
+
+
+def group(entry: Entry) -> pytest.MarkDecorator:
+  """The ``xdist_group`` of an entry's checks (``pytest -n 2 --dist loadgroup``: one worker)."""
+  return pytest.mark.xdist_group(f"registry-{entry.name}")
+
+
+# ---------------------------------------------------------------------------------------------
 # the convergence zoo (optimistix-style): problem name -> (loss, initial params, tolerance)
 # ---------------------------------------------------------------------------------------------
 
@@ -175,23 +228,29 @@ ZOO: dict[str, tuple[Callable, Callable[[], Any], float]] = {
 }
 
 
-def run_zoo(entry: Entry, problem: str, steps: int | None = None) -> float:
-  """Final loss of ``entry.zoo_optimizer()`` after ``entry.zoo_steps`` steps on ``problem``."""
-  fn, p0, _ = ZOO[problem]
-  tx = entry.zoo_optimizer()
-  params = p0()
-  state = tx.init(params)
+def run_zoo(entry: Entry) -> dict[str, float]:
+  """Final loss of ``entry.zoo_optimizer()`` after ``entry.zoo_steps`` steps on each problem, all
+  problems in one program (one compilation instead of one per problem)."""
+  txs = {problem: entry.zoo_optimizer() for problem in ZOO}
 
-  def body(carry, _):
-    params, state = carry
-    g = jax.grad(fn)(params)
-    u, state = tx.update(g, state, params, **entry.extras(fn, params))
-    return (optax.apply_updates(params, u), state), None
+  def one(problem: str, carry):
+    fn, tx = ZOO[problem][0], txs[problem]
 
-  (params, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps or entry.zoo_steps))(
-    (params, state)
-  )
-  return float(fn(params))
+    def body(carry, _):
+      params, state = carry
+      g = jax.grad(fn)(params)
+      u, state = tx.update(g, state, params, **entry.extras(fn, params))
+      return (optax.apply_updates(params, u), state), None
+
+    (params, _), _ = jax.lax.scan(body, carry, None, length=entry.zoo_steps)
+    return fn(params)
+
+  starts = {}
+  for problem, (_, p0, _) in ZOO.items():
+    params = p0()
+    starts[problem] = (params, txs[problem].init(params))
+  finals = jax.jit(lambda starts: {k: one(k, c) for k, c in starts.items()})(starts)
+  return {problem: float(v) for problem, v in finals.items()}
 
 
 # ---------------------------------------------------------------------------------------------
