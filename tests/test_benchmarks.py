@@ -73,3 +73,14 @@ def test_gpu_script_runs_on_cpu(tmp_path):
     == 0
   )
   assert "copy_bandwidth_GBps" in json.loads((tmp_path / "gpu.json").read_text())["meta"]
+
+
+def test_whole_step_smoke(tmp_path):
+  """benchmarks/whole_step.py (forward + backward + update, ours vs optax) runs end to end."""
+  import whole_step
+
+  out = tmp_path / "rows.json"
+  args = ["--hidden", "16", "--rounds", "1", "--iters", "1", "--only", "sgd", "--json", str(out)]
+  assert whole_step.main(args) == 0
+  rows = json.loads(out.read_text())["rows"]
+  assert [r["name"] for r in rows] == ["sgd"] and rows[0]["ours/optax"]["median"] > 0
