@@ -353,8 +353,8 @@ def test_every_public_transform_is_registered():
 
   covered = {getattr(e.factory, "__name__", "") for e in ENTRIES}
   covered |= {"fuse_leaves"} if any(e.name.startswith("fuse_leaves(") for e in ENTRIES) else set()
-  # not transforms: an epoch-level helper on a whole state, a checkpoint converter
-  helpers = {"update_plateau", "migrate_0_1_state"}
+  # not transforms: helpers on a whole state (epoch-level plateau, logging), a checkpoint converter
+  helpers = {"update_plateau", "hyperparams", "migrate_0_1_state"}
   public = {
     n
     for n in nn.__all__
