@@ -35,7 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from whole_step import case_factory, load_checkout
 
 from cases import CASES
-from step_time import compile_time, make_step, make_tree, time_step
+from step_time import (
+  add_clock_argument,
+  clock_of,
+  compile_time,
+  make_step,
+  make_tree,
+  time_step,
+)
 
 
 def paired(
@@ -98,14 +105,9 @@ def main(argv=None) -> int:
   ap.add_argument("--compile-rounds", type=int, default=3)
   ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
   ap.add_argument("--against", default=None, help="another checkout of the library to compare")
-  ap.add_argument(
-    "--clock",
-    choices=("wall", "cpu"),
-    default="wall",
-    help="wall time, or the CPU time of this process (less sensitive to other jobs' load)",
-  )
+  add_clock_argument(ap)
   args = ap.parse_args(argv)
-  clock = time.process_time if args.clock == "cpu" else time.perf_counter
+  clock = clock_of(args.clock)
   against = load_checkout(args.against) if args.against else None
   params, grads = make_tree(args.leaves, args.params)
   cases = [c for c in CASES if not args.only or c.name in args.only]

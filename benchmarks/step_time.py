@@ -113,6 +113,20 @@ def make_trivial(state_template, params):
   return trivial
 
 
+def add_clock_argument(ap: argparse.ArgumentParser) -> None:
+  """``--clock wall|cpu``; :func:`clock_of` turns the parsed value into a timer."""
+  ap.add_argument(
+    "--clock",
+    choices=("wall", "cpu"),
+    default="wall",
+    help="wall time, or the CPU time of this process (less sensitive to other jobs' load)",
+  )
+
+
+def clock_of(name: str):
+  return time.process_time if name == "cpu" else time.perf_counter
+
+
 def time_step(
   step, params, grads, state, iters: int, warmup: int = 3, clock=time.perf_counter
 ) -> float:

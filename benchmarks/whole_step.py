@@ -42,6 +42,7 @@ import nnml_optax as nn
 
 import cases
 from cases import CASES
+from step_time import add_clock_argument, clock_of
 
 # cases whose ``extra`` is the update-only stand-in (identity grad_fn): replaced by the real one
 _NEEDS_GRAD_FN = {"vsgd"}
@@ -134,14 +135,9 @@ def main(argv=None) -> int:
   ap.add_argument("--rounds", type=int, default=11)
   ap.add_argument("--iters", type=int, default=5)
   ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
-  ap.add_argument(
-    "--clock",
-    choices=("wall", "cpu"),
-    default="wall",
-    help="wall time, or the CPU time of this process (less sensitive to other jobs' load)",
-  )
+  add_clock_argument(ap)
   args = ap.parse_args(argv)
-  clock = time.process_time if args.clock == "cpu" else time.perf_counter
+  clock = clock_of(args.clock)
 
   (xtr, ytr), _, _ = nn.data.load_digits(seed=0)
   xtr = np.asarray(xtr, np.float32) / 16.0

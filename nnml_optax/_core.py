@@ -348,18 +348,28 @@ def _nnx() -> Any:
   return sys.modules.get("flax.nnx")
 
 
+def _variables(nnx: Any, tree: Any) -> list[Any]:
+  """The leaves of ``tree``, an ``nnx`` variable counted as one leaf."""
+  return jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def is_nnx_state(opt_state: Any) -> bool:
+  """Whether ``opt_state`` is an ``nnx.Optimizer`` or a state holding ``nnx`` variables."""
+  nnx = _nnx()
+  if nnx is None:  # flax not imported: there can be no nnx object
+    return False
+  if isinstance(opt_state, nnx.Optimizer):
+    return True
+  return any(isinstance(x, nnx.Variable) for x in _variables(nnx, opt_state))
+
+
 def pure_state(opt_state: Any) -> Any:
   """``opt_state`` as plain arrays: an ``nnx.Optimizer``'s state (its variables' values), or the
   state itself when it holds no ``flax.nnx`` variables."""
-  nnx = _nnx()
-  if nnx is None:  # flax not imported: there can be no nnx object
+  if not is_nnx_state(opt_state):
     return opt_state
-  if isinstance(opt_state, nnx.Optimizer):
-    opt_state = opt_state.opt_state
-  is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
-  if any(is_var(x) for x in jax.tree.leaves(opt_state, is_leaf=is_var)):
-    return nnx.as_pure(opt_state)
-  return opt_state
+  nnx = _nnx()
+  return nnx.as_pure(opt_state.opt_state if isinstance(opt_state, nnx.Optimizer) else opt_state)
 
 
 def write_state(target: Any, new: Any) -> None:
@@ -368,26 +378,12 @@ def write_state(target: Any, new: Any) -> None:
   nnx = _nnx()
   if nnx is None:
     raise TypeError("write_state writes into flax.nnx variables; flax.nnx is not imported")
-  if isinstance(target, nnx.Optimizer):
-    target = target.opt_state
-  is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
-  variables = jax.tree.leaves(target, is_leaf=is_var)
+  variables = _variables(nnx, target.opt_state if isinstance(target, nnx.Optimizer) else target)
   values = jax.tree.leaves(new)
   if len(variables) != len(values):
     raise ValueError("the new state does not have the structure of the optimizer's state")
   for var, value in zip(variables, values, strict=True):
     var.set_value(value)
-
-
-def is_nnx_state(opt_state: Any) -> bool:
-  """Whether ``opt_state`` is an ``nnx.Optimizer`` or a state holding ``nnx`` variables."""
-  nnx = _nnx()
-  if nnx is None:
-    return False
-  if isinstance(opt_state, nnx.Optimizer):
-    return True
-  is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
-  return any(is_var(x) for x in jax.tree.leaves(opt_state, is_leaf=is_var))
 
 
 # ---------------------------------------------------------------------------------------------
