@@ -65,16 +65,17 @@ def paired(
   for r in range(rounds):
     for k in list(txs) if r % 2 == 0 else list(txs)[::-1]:
       ms[k].append(time_step(steps[k], params, grads, states[k], iters, warmup=1, clock=clock))
-  ratios = [a / b for a, b in zip(ms["ours"], ms["optax"], strict=True)]
-  row = {
-    "name": case.name,
-    "ratio_median": statistics.median(ratios),
-    "ratio_min": min(ratios),
-    "ratio_max": max(ratios),
-    "ms": statistics.median(ms["ours"]),
-    "optax_ms": statistics.median(ms["optax"]),
-  }
-  if against is not None:
+  row: dict = {"name": case.name}
+  if rounds:
+    ratios = [a / b for a, b in zip(ms["ours"], ms["optax"], strict=True)]
+    row.update(
+      ratio_median=statistics.median(ratios),
+      ratio_min=min(ratios),
+      ratio_max=max(ratios),
+      ms=statistics.median(ms["ours"]),
+      optax_ms=statistics.median(ms["optax"]),
+    )
+  if against is not None and rounds:
     for key, num, den in (("against", "against", "optax"), ("ours_against", "ours", "against")):
       r_ = [a / b for a, b in zip(ms[num], ms[den], strict=True)]
       row.update({f"{key}_median": statistics.median(r_), f"{key}_min": min(r_)})
@@ -85,7 +86,7 @@ def paired(
     c: dict[str, list[float]] = {k: [] for k in labels}
     for r in range(compile_rounds):
       for k in labels if r % 2 == 0 else labels[::-1]:
-        c[k].append(compile_time(txs[k], case.extra, compile_leaves))
+        c[k].append(compile_time(txs[k], case.extra, compile_leaves, clock))
     row.update(compile_s=min(c["ours"]), compile_all_s=c["ours"])
     other = labels[1]
     row[f"{other}_compile_s"] = min(c[other])
@@ -97,7 +98,7 @@ def paired(
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument("--only", action="append", default=[], help="exact case names")
-  ap.add_argument("--rounds", type=int, default=11)
+  ap.add_argument("--rounds", type=int, default=11, help="step-time rounds (0: compile time only)")
   ap.add_argument("--iters", type=int, default=5)
   ap.add_argument("--leaves", type=int, default=16)
   ap.add_argument("--params", type=int, default=4 << 20)
@@ -135,14 +136,16 @@ def main(argv=None) -> int:
     vs = (
       f"  against/optax {row['against_median']:.3f}  ours/against {row['ours_against_median']:.3f}"
       f" [{row['ours_against_min']:.2f}, {row['ours_against_max']:.2f}]"
-      if against is not None
+      if against is not None and args.rounds
       else ""
     )
-    print(
-      f"{case.name:28s} ratio {row['ratio_median']:.3f} [{row['ratio_min']:.2f}, "
-      f"{row['ratio_max']:.2f}]  {row['ms']:.2f} ms / optax {row['optax_ms']:.2f} ms{vs}{comp}",
-      flush=True,
+    step = (
+      f" ratio {row['ratio_median']:.3f} [{row['ratio_min']:.2f}, "
+      f"{row['ratio_max']:.2f}]  {row['ms']:.2f} ms / optax {row['optax_ms']:.2f} ms"
+      if args.rounds
+      else ""
     )
+    print(f"{case.name:28s}{step}{vs}{comp}", flush=True)
   if args.json:
     args.json.write_text(json.dumps({"jax": jax.__version__, "rows": rows}, indent=1))
   return 0
