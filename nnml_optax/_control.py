@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _core
+from . import _core, _tracing
 
 
 def _scalar_value(value: Any, who: str) -> jax.Array:
@@ -193,7 +193,7 @@ def bold_driver(
       return (out, out.astype(prev[0].dtype)) if prev else (out, None)
 
     if undo:
-      pairs = jax.tree.map(leaf, updates, state.previous_step)
+      pairs = _tracing.map_leaves(leaf, updates, state.previous_step)
       out, previous = _core.unzip(pairs, updates, 2)
     else:
       out = jax.tree.map(lambda u: leaf(u)[0], updates)
@@ -420,7 +420,7 @@ def reduce_on_plateau(
       ct = _core.compute_dtype(u.dtype)
       return (u.astype(ct) * _core.hyper(scale, ct)).astype(u.dtype)
 
-    out = jax.tree.map(leaf, updates)
+    out = _tracing.map_leaves(leaf, updates)
     return out, state._replace(count=_core.safe_increment(state.count))
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -200,19 +200,15 @@ def hyper(value: Any, dtype: Any) -> jax.Array:
 
 class hypers_at:
   """Hyperparameters resolved at ``count`` (:func:`resolve`); calling it with a compute dtype
-  converts them (:func:`hyper`) once per dtype rather than once per leaf. ``None`` stays
-  ``None``; ``resolved`` holds the values as resolved (for :func:`record`).
+  converts them (:func:`hyper`). ``None`` stays ``None``; ``resolved`` holds the values as
+  resolved (for :func:`record`).
   """
 
   def __init__(self, count: jax.Array, *values: ScalarOrSchedule | None):
     self.resolved = [None if v is None else resolve(v, count) for v in values]
-    self._cache: dict[Any, tuple] = {}
 
   def __call__(self, dtype: Any) -> tuple:
-    key = jnp.dtype(dtype)
-    if key not in self._cache:
-      self._cache[key] = tuple(None if v is None else hyper(v, dtype) for v in self.resolved)
-    return self._cache[key]
+    return tuple(None if v is None else hyper(v, dtype) for v in self.resolved)
 
 
 class ScaleByLearningRateState(NamedTuple):

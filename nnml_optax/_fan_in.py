@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
-from . import _core
+from . import _core, _tracing
 
 
 def _kernel_fan_in(shape: tuple[int, ...]) -> int:
@@ -104,6 +104,6 @@ def scale_by_fan_in(
       return (u.astype(_core.compute_dtype(u.dtype)) * factor).astype(u.dtype)
 
     used = _core.record(state.hyperparams_used[0].dtype, p)
-    return jax.tree.map(leaf, updates), ScaleByFanInState(_core.safe_increment(state.count), used)
+    return _tracing.map_leaves(leaf, updates), ScaleByFanInState(_core.safe_increment(state.count), used)
 
   return optax.GradientTransformation(init_fn, update_fn)

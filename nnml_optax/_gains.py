@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _core
+from . import _core, _tracing
 
 
 class ScaleByLocalGainsState(NamedTuple):
@@ -198,7 +198,7 @@ def scale_by_local_gains(
     def leaf(u, gain, last_sign):
       return _gains_leaf(consts(_core.compute_dtype(u.dtype, gain.dtype)), u, gain, last_sign)
 
-    triples = jax.tree.map(leaf, updates, state.gains, state.last_grad_sign)
+    triples = _tracing.map_leaves(leaf, updates, state.gains, state.last_grad_sign)
     out, gains, signs = _core.unzip(triples, updates, 3)
     used = _core.record(state.hyperparams_used[0].dtype, *consts.resolved)
     return out, ScaleByLocalGainsState(_core.safe_increment(state.count), gains, signs, used)
@@ -307,7 +307,7 @@ def scale_by_local_gains_momentum(
         consts(_core.compute_dtype(u.dtype, gain.dtype, b.dtype)), u, gain, b
       )
 
-    triples = jax.tree.map(leaf, updates, state.momentum_gains, state.gain_velocity)
+    triples = _tracing.map_leaves(leaf, updates, state.momentum_gains, state.gain_velocity)
     out, gains, velocity = _core.unzip(triples, updates, 3)
     used = _core.record(state.hyperparams_used[0].dtype, *consts.resolved)
     count = _core.safe_increment(state.count)
@@ -493,7 +493,7 @@ def scale_by_delta_bar_delta(
       ct = _core.compute_dtype(u.dtype, rate.dtype, trace.dtype)
       return _dbd_leaf(consts(ct), u, rate, trace)
 
-    triples = jax.tree.map(leaf, updates, state.rate_gains, state.delta_bar)
+    triples = _tracing.map_leaves(leaf, updates, state.rate_gains, state.delta_bar)
     out, rates, traces = _core.unzip(triples, updates, 3)
     used = _core.record(state.hyperparams_used[0].dtype, *consts.resolved)
     return out, ScaleByDeltaBarDeltaState(_core.safe_increment(state.count), rates, traces, used)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
-from . import _core
+from . import _core, _tracing
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -113,7 +113,7 @@ def scale_by_momentum(
       out = uc + m * b_new if nesterov else b_new
       return out.astype(u.dtype), b_new.astype(b.dtype)
 
-    pairs = jax.tree.map(leaf, updates, state.velocity)
+    pairs = _tracing.map_leaves(leaf, updates, state.velocity)
     out, velocity = _core.unzip(pairs, updates, 2)
     used = _core.record(state.hyperparams_used[0].dtype, mu)
     return out, ScaleByMomentumState(_core.safe_increment(state.count), velocity, used)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _core
+from . import _core, _tracing
 from ._momentum import scale_by_momentum
 
 Convention = Literal["torch", "keras", "tf1"]
@@ -199,10 +199,10 @@ def scale_by_rms(
       return (inv * gc).astype(g.dtype), var.astype(second.dtype), new_mg
 
     if centered:
-      out = jax.tree.map(rule, updates, state.variance, state.mean_grad)
+      out = _tracing.map_leaves(rule, updates, state.variance, state.mean_grad)
       u, var, mg = _core.unzip(out, updates, 3)
       return u, CenteredRmsState(count, var, mg, used)
-    u, ms, _ = _core.unzip(jax.tree.map(rule, updates, state.mean_square), updates, 3)
+    u, ms, _ = _core.unzip(_tracing.map_leaves(rule, updates, state.mean_square), updates, 3)
     return u, RmsState(count, ms, used)
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _core
+from . import _core, _tracing
 
 Variant = Literal["rprop-", "rprop+", "irprop-", "irprop+"]
 VARIANTS: tuple[Variant, ...] = ("rprop-", "rprop+", "irprop-", "irprop+")
@@ -201,7 +201,7 @@ def scale_by_rprop(
       return direction.astype(g.dtype), delta, sign, direction
 
     trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
-    out, step_sizes, prev_sign, prev_update = _core.unzip(jax.tree.map(leaf, *trees), updates, 4)
+    out, step_sizes, prev_sign, prev_update = _core.unzip(_tracing.map_leaves(leaf, *trees), updates, 4)
     return out, RpropState(
       count=_core.safe_increment(state.count),
       step_sizes=step_sizes,

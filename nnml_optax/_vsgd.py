@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _core
+from . import _core, _tracing
 
 
 class ScaleByVsgdState(NamedTuple):
@@ -263,7 +263,7 @@ def scale_by_vsgd(
       out, *new = _vsgd_leaf(hp, in_init, finalize, n0, use_robust, g, *state, *curv)
       return out.astype(g.dtype), *(x.astype(s.dtype) for x, s in zip(new, state, strict=True))
 
-    tuples = jax.tree.map(
+    tuples = _tracing.map_leaves(
       leaf, updates, state.gbar, state.vbar, state.hbar, state.vhbar, state.tau, *extra
     )
     out, gbar, vbar, hbar, vhbar, tau = _core.unzip(tuples, updates, 6)
