@@ -221,26 +221,31 @@ def momentum_schedule(out: Path, steps: int | None = None, seed: int = 0) -> dic
   plt = _plt()
   fig, ax = plt.subplots(figsize=(8, 4))
   numbers = {}
+  graphdef, init_params = nnx.split(make(), nnx.Param)
+
+  def loss_fn(p, xb):
+    return jnp.mean(jnp.sum((nnx.merge(graphdef, p)(xb) - xb) ** 2, axis=-1))
+
+  training_loss = jax.jit(loss_fn)
   key = jax.random.key(seed)
+  batches = jax.vmap(lambda t: jax.random.randint(jax.random.fold_in(key, t), (100,), 0, len(x)))(
+    jnp.arange(steps)
+  )  # update t's batch: 100 images drawn with replacement, the same for every method
   for name, tx in runs.items():
-    graphdef, params = nnx.split(make(), nnx.Param)
+    params = init_params
     state = tx.init(params)
 
-    def loss_fn(p, xb):
-      return jnp.mean(jnp.sum((nnx.merge(graphdef, p)(xb) - xb) ** 2, axis=-1))
-
     @jax.jit
-    def step(p, s, xb):
-      loss, g = jax.value_and_grad(loss_fn)(p, xb)
+    def step(p, s, idx):
+      loss, g = jax.value_and_grad(loss_fn)(p, x[idx])
       u, s = tx.update(g, s, p)
       return optax.apply_updates(p, u), s, loss
 
     curve = []
     for t in range(steps):
-      idx = jax.random.randint(jax.random.fold_in(key, t), (100,), 0, x.shape[0])
-      params, state, _ = step(params, state, x[idx])
+      params, state, _ = step(params, state, batches[t])
       if t % 10 == 0 or t == steps - 1:
-        curve.append((t, float(loss_fn(params, x))))
+        curve.append((t, float(training_loss(params, x))))
     numbers[name] = curve[-1][1]
     ts, ls = zip(*curve, strict=True)
     ax.plot(ts, ls, label=f"{name}: {curve[-1][1]:.3f}")

@@ -66,6 +66,16 @@ TASKS = {
 }
 
 
+@functools.cache
+def _jit_generator(generate: Callable) -> Callable:
+  return jax.jit(generate, static_argnums=(1, 2))
+
+
+def _generate(task: Task, key: jax.Array, num: int, T: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``task.generate(key, num, T)`` compiled once per shape (eagerly it dispatches op by op)."""
+  return _jit_generator(task.generate)(key, num, T)
+
+
 def parse_config(label: str) -> tuple[float, bool]:
   """``"0.995N"`` -> ``(0.995, True)``; ``"0.9M"`` -> ``(0.9, False)``; ``"0"`` -> ``(0.0, False)``."""
   text = label.strip()
@@ -129,6 +139,7 @@ def _rnn_class() -> type:
   return RNN
 
 
+@functools.cache
 def mean_target(task: Task, T: int, num: int = 10_000) -> float:
   """Table 4's output bias: the mean target (of the masked steps) over ``num`` sequences.
 
@@ -136,7 +147,7 @@ def mean_target(task: Task, T: int, num: int = 10_000) -> float:
   """
   if task.classification:
     return 0.0
-  _, y, m = task.generate(jax.random.key(2013), num, T)
+  _, y, m = _generate(task, jax.random.key(2013), num, T)
   return float((y[..., 0] * m).sum() / m.sum())
 
 
@@ -181,57 +192,35 @@ class Lanes:
     return [k for k in (False, True) if self.group(k)]
 
 
-def train(
-  task_name: str = "addition",
-  *,
-  T: int = 80,
-  steps: int = 50_000,
-  configs: Sequence[str] = ("0", "0.995N", "0.995M"),
-  lrs: Sequence[float] = (1e-4,),
-  seeds: Sequence[int] = (0,),
-  batch_size: int = 100,
-  hidden: int = 100,
-  chunk: int = 500,
-  eval_size: int = 1000,
-  final_eval_size: int | None = None,
-  checkpoint_dir: str | Path | None = None,
-  progress: Callable[[dict], None] | None = None,
-) -> dict:
-  """Trains every lane of the grid for ``steps`` updates; returns the results as a dict.
+@functools.lru_cache(maxsize=8)
+def _programs(task_name: str, T: int, hidden: int, batch_size: int, kinds: tuple[bool, ...]):
+  """The jitted init, training chunk and evaluation of one set-up, built once per process.
 
-  Every ``chunk`` updates each lane's zero-one loss is measured on one fixed evaluation set of
-  ``eval_size`` sequences (the same for all lanes), ``progress`` is called with the partial results
-  and, with a ``checkpoint_dir``, the whole state is saved with orbax; a later call with the same
-  arguments resumes from the last checkpoint. The data of seed ``s`` at update ``t`` is drawn from
-  ``fold_in(key(s), t)``: every configuration sees the same sequences. At the end the zero-one loss
-  is measured on ``final_eval_size`` (default ``eval_size``) fresh sequences.
+  Cached so that repeated :func:`train` calls (a resumed run, a grid split over calls) reuse the
+  compiled programs; the lanes' learning rates, momenta and keys are arguments, not constants.
   """
-  task = TASKS[task_name]
-  lanes = Lanes(tuple(configs), tuple(float(r) for r in lrs), tuple(int(s) for s in seeds))
-  for c in lanes.configs:
-    parse_config(c)
-  if chunk < 1 or steps % chunk:
-    raise ValueError(f"steps ({steps}) must be a multiple of chunk ({chunk})")
   from flax import nnx
 
+  task = TASKS[task_name]
   out_bias = mean_target(task, T)
   graphdef, _ = nnx.split(
     nnx.eval_shape(lambda: make_model(task, T, hidden, jax.random.key(0), out_bias))
   )
-  kinds = lanes.kinds()
 
-  def init_group(nesterov: bool):
-    group = lanes.group(nesterov)
-    keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for _, _, s in group])
-    lr = jnp.asarray([lr for _, lr, _ in group], jnp.float32)
-    mu0 = jnp.asarray([parse_config(c)[0] for c, _, _ in group], jnp.float32)
-
+  @functools.partial(jax.jit, static_argnums=0)
+  def init_lanes(nesterov: bool, keys, lr, mu0):
     def one(k, lr_, mu0_):
       key = jax.random.wrap_key_data(k)
       params = nnx.state(make_model(task, T, hidden, jax.random.fold_in(key, 1), out_bias))
       return params, make_optimizer(lr_, mu0_, nesterov).init(params)
 
-    params, opt_state = jax.jit(jax.vmap(one))(keys, lr, mu0)
+    return jax.vmap(one)(keys, lr, mu0)
+
+  def init_group(nesterov: bool, group: list[tuple[str, float, int]]):
+    keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for _, _, s in group])
+    lr = jnp.asarray([lr for _, lr, _ in group], jnp.float32)
+    mu0 = jnp.asarray([parse_config(c)[0] for c, _, _ in group], jnp.float32)
+    params, opt_state = init_lanes(nesterov, keys, lr, mu0)
     return {"params": params, "opt_state": opt_state, "key": keys, "lr": lr, "mu0": mu0}
 
   def lane_step(nesterov, params, opt_state, k, lr_, mu0_, t):
@@ -271,8 +260,45 @@ def train(
       out[kind] = jax.vmap(one)(state[kind]["params"])
     return out
 
-  eval_x, eval_y, eval_m = task.generate(jax.random.key(10**6), eval_size, T)
-  state = {kind: init_group(kind) for kind in kinds}
+  return init_group, run_chunk, evaluate
+
+
+def train(
+  task_name: str = "addition",
+  *,
+  T: int = 80,
+  steps: int = 50_000,
+  configs: Sequence[str] = ("0", "0.995N", "0.995M"),
+  lrs: Sequence[float] = (1e-4,),
+  seeds: Sequence[int] = (0,),
+  batch_size: int = 100,
+  hidden: int = 100,
+  chunk: int = 500,
+  eval_size: int = 1000,
+  final_eval_size: int | None = None,
+  checkpoint_dir: str | Path | None = None,
+  progress: Callable[[dict], None] | None = None,
+) -> dict:
+  """Trains every lane of the grid for ``steps`` updates; returns the results as a dict.
+
+  Every ``chunk`` updates each lane's zero-one loss is measured on one fixed evaluation set of
+  ``eval_size`` sequences (the same for all lanes), ``progress`` is called with the partial results
+  and, with a ``checkpoint_dir``, the whole state is saved with orbax; a later call with the same
+  arguments resumes from the last checkpoint. The data of seed ``s`` at update ``t`` is drawn from
+  ``fold_in(key(s), t)``: every configuration sees the same sequences. At the end the zero-one loss
+  is measured on ``final_eval_size`` (default ``eval_size``) fresh sequences.
+  """
+  task = TASKS[task_name]
+  lanes = Lanes(tuple(configs), tuple(float(r) for r in lrs), tuple(int(s) for s in seeds))
+  for c in lanes.configs:
+    parse_config(c)
+  if chunk < 1 or steps % chunk:
+    raise ValueError(f"steps ({steps}) must be a multiple of chunk ({chunk})")
+  kinds = lanes.kinds()
+  init_group, run_chunk, evaluate = _programs(task_name, T, hidden, batch_size, tuple(kinds))
+
+  eval_x, eval_y, eval_m = _generate(task, jax.random.key(10**6), eval_size, T)
+  state = {kind: init_group(kind, lanes.group(kind)) for kind in kinds}
   history: dict[str, Any] = {"step": [], "train_loss": {}, "zero_one": {}}
   start = 0
   ckpt = None
@@ -324,7 +350,7 @@ def train(
     ckpt.close()
 
   n_final = final_eval_size or eval_size
-  fx, fy, fm = task.generate(jax.random.key(10**6 + 1), n_final, T)
+  fx, fy, fm = _generate(task, jax.random.key(10**6 + 1), n_final, T)
   final = evaluate(state, fx, fy, fm)
   per_lane = {}
   for kind in kinds:
@@ -353,14 +379,15 @@ def train(
   }
 
 
+@functools.cache
 def biases_only_error(task: Task, T: int, num: int = 100_000) -> float:
   """The zero-one loss of predicting the mean target: what a biases-only net converges to."""
-  x, y, m = task.generate(jax.random.key(7), num, T)
+  x, y, m = _generate(task, jax.random.key(7), num, T)
   del x
   if task.classification:
     return float(1.0 - 1.0 / task.n_out)
   out = jnp.full(y.shape, mean_target(task, T), y.dtype)
-  return float(nn.data.threshold_error(out, y, m))
+  return float(jax.jit(nn.data.threshold_error)(out, y, m))
 
 
 def summarize(per_lane: dict, lanes: Lanes) -> dict:

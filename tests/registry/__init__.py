@@ -147,13 +147,16 @@ def grads_of(params):
 @dataclasses.dataclass(frozen=True)
 class Run:
   """The jitted reference run of an entry: ``updates[i]``, ``states[i]``, ``params[i]`` after
-  step ``i + 1``; ``state0`` the initial state; ``traces`` how often the step was traced."""
+  step ``i + 1``; ``state0`` the initial state; ``traces`` how often the step was traced;
+  ``step`` the compiled step, ``(params, state) -> (params, state, updates)``, for checks that
+  continue a run from a state of their own."""
 
   updates: list
   states: list
   params: list
   state0: Any
   traces: int
+  step: Any
 
 
 _RUNS: dict[tuple[str, str], Run] = {}
@@ -176,7 +179,7 @@ def reference_run(entry: Entry, dtype=jnp.float32) -> Run:
       u, state = tx.update(grads_of(params), state, params, **entry.extras(loss, params))
       return optax.apply_updates(params, u), state, u
 
-    p, s, out = params, state0, Run([], [], [], state0, 0)
+    p, s, out = params, state0, Run([], [], [], state0, 0, step)
     for _ in range(3):
       p, s, u = step(p, s)
       out.updates.append(u)
