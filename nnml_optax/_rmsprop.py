@@ -74,6 +74,21 @@ def _over(a: Any, rho: Any) -> Any:
   return a / (max(rho, tiny) if isinstance(rho, numbers.Real) else jnp.maximum(rho, tiny))
 
 
+@jax.custom_jvp
+def _sqrt(x: jax.Array) -> jax.Array:
+  """``sqrt(x)`` for ``x >= 0`` whose derivative at 0 is 0 (a statistic that stays 0 while the
+  gradient is 0), not inf: derivatives through an update then do not become 0 * inf = NaN."""
+  return jnp.sqrt(x)
+
+
+@_sqrt.defjvp
+def _sqrt_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+  (x,), (t,) = primals, tangents
+  y = jnp.sqrt(x)
+  positive = x > 0
+  return y, jnp.where(positive, t / (2 * jnp.where(positive, y, 1)), 0)
+
+
 def _real_at_least(x: Any, lo: float) -> bool:
   """Whether ``x`` is a plain real number >= ``lo`` (not a schedule or an injected array)."""
   return isinstance(x, numbers.Real) and float(x) >= lo
@@ -185,11 +200,7 @@ def scale_by_rms(
         var_hat = var / debias
         if new_mg is not None:
           var_hat = jnp.maximum(var_hat - _abs_sq(new_mg) * (1 - debias) / debias**2, 0)
-      # sqrt and 1/x only see positive inputs (double where), so derivatives through a zero
-      # gradient are those of the branch taken, not 0 * inf = NaN
-      nonzero = var_hat > 0
-      root = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, var_hat, 1)), 0)
-      arg = var_hat + e if eps_in_sqrt else root + e
+      arg = var_hat + e if eps_in_sqrt else _sqrt(var_hat) + e
       if eps_positive:
         inv = jax.lax.rsqrt(arg) if eps_in_sqrt else 1 / arg
       else:  # 0/0 (g = 0, eps = 0) is a zero step
