@@ -76,7 +76,7 @@ from ._vsgd import ScaleByVsgdState as ScaleByVsgdState
 from ._vsgd import scale_by_vsgd as scale_by_vsgd
 from ._vsgd import vsgd as vsgd
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
   "BoldDriverState",

@@ -115,7 +115,6 @@ def _finite_or_zero(x: jax.Array) -> jax.Array:
 # ---------------------------------------------------------------------------------------------
 
 
-@jax.jit  # traced once per leaf signature
 def _gains_leaf(hps, u, gain, last_sign):
   """Hinton's rule for one leaf: returns ``(G_t u_t, G_t, sign(u_t))``."""
   inc, dec, lo, hi = hps
@@ -211,7 +210,6 @@ def scale_by_local_gains(
 # ---------------------------------------------------------------------------------------------
 
 
-@jax.jit  # traced once per leaf signature
 def _gains_momentum_leaf(hps, u, gain, b):
   """Jacobs' rule for one leaf: returns ``(b_t, G_t, b_t)``, the stored velocity finite."""
   mu, inc, dec, lo, hi = hps
@@ -402,7 +400,6 @@ def _check_dbd(kappa, phi, theta, max_gain, accumulator_dtype) -> None:
   _core.check_dtype("accumulator_dtype", accumulator_dtype)
 
 
-@jax.jit  # traced once per leaf signature
 def _dbd_leaf(hps, u, rate, trace):
   """Delta-bar-delta for one leaf: returns ``(r_t u_t, r_t, δ̄_t)``."""
   kappa, phi, theta, max_gain = hps

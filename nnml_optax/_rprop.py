@@ -7,7 +7,6 @@ Rprop uses only the sign of each derivative and adapts a step size per weight (R
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -44,7 +43,6 @@ class RpropState(NamedTuple):
   HYPERPARAMS = ("learning_rate", "eta_minus", "eta_plus", "min_step_size", "max_step_size")
 
 
-@functools.partial(jax.jit, static_argnums=0)  # traced once per leaf signature
 def _rprop_leaf(variant: Variant, hps, g, delta, sign_prev, prev: jax.Array | None = None):
   """One real component: returns the unsigned direction d_t, Δ_t and the sign to store."""
   eta_minus, eta_plus, min_step, max_step, rose = hps
@@ -74,7 +72,6 @@ def _unpack(s: jax.Array) -> tuple[jax.Array, jax.Array]:
   return (shifted % 3 - 1).astype(jnp.int8), (shifted // 3 - 1).astype(jnp.int8)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _rprop_complex(variant: Variant, hps, g, delta, sign_prev, prev=None):
   """Complex parameters: the real and imaginary parts are two independent real weights."""
   (s_re, s_im), part = _unpack(sign_prev), (None, None) if prev is None else (prev.real, prev.imag)

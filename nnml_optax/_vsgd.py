@@ -7,7 +7,6 @@ itself. Not the 2024 "variational stochastic gradient descent" that shares the a
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -94,7 +93,6 @@ def _curvature_fd(g, p, p2, g2):
   return jnp.where(nz, jnp.abs(g2 - g), 0) / jnp.where(nz, jnp.abs(delta), 1)
 
 
-@functools.partial(jax.jit, static_argnums=(4,))  # traced once per leaf signature; n0 may be traced
 def _vsgd_leaf(hps, in_init, finalize, n0, robust, g, gbar, vbar, hbar, vhbar, tau, *curv):
   """vSGD-l for one leaf: returns the direction and the five new state arrays."""
   c, eps, k = hps
