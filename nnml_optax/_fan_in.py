@@ -104,6 +104,8 @@ def scale_by_fan_in(
       return (u.astype(_core.compute_dtype(u.dtype)) * factor).astype(u.dtype)
 
     used = _core.record(state.hyperparams_used[0].dtype, p)
-    return _tracing.map_leaves(leaf, updates), ScaleByFanInState(_core.safe_increment(state.count), used)
+    return _tracing.map_leaves(leaf, updates), ScaleByFanInState(
+      _core.safe_increment(state.count), used
+    )
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -198,7 +198,9 @@ def scale_by_rprop(
       return direction.astype(g.dtype), delta, sign, direction
 
     trees = (updates, state.step_sizes, state.prev_sign) + ((state.prev_update,) if plus else ())
-    out, step_sizes, prev_sign, prev_update = _core.unzip(_tracing.map_leaves(leaf, *trees), updates, 4)
+    out, step_sizes, prev_sign, prev_update = _core.unzip(
+      _tracing.map_leaves(leaf, *trees), updates, 4
+    )
     return out, RpropState(
       count=_core.safe_increment(state.count),
       step_sizes=step_sizes,

@@ -71,7 +71,9 @@ def _jit_generator(generate: Callable) -> Callable:
   return jax.jit(generate, static_argnums=(1, 2))
 
 
-def _generate(task: Task, key: jax.Array, num: int, T: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _generate(
+  task: Task, key: jax.Array, num: int, T: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   """``task.generate(key, num, T)`` compiled once per shape (eagerly it dispatches op by op)."""
   return _jit_generator(task.generate)(key, num, T)
 
