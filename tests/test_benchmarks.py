@@ -84,3 +84,20 @@ def test_whole_step_smoke(tmp_path):
   assert whole_step.main(args) == 0
   rows = json.loads(out.read_text())["rows"]
   assert [r["name"] for r in rows] == ["sgd"] and rows[0]["ours/optax"]["median"] > 0
+
+
+def test_same_program_and_compile_phases_smoke(capsys):
+  import compile_phases
+  import same_program
+
+  # this checkout against itself: the same program, whatever the case
+  assert same_program.main(["--against", str(ROOT), "--leaves", "3", "--only", "rmsprop"]) == 0
+  out = capsys.readouterr().out
+  assert "rmsprop" in out and "same" in out and "DIFFERENT" not in out
+  assert (
+    compile_phases.main(
+      ["--against", str(ROOT), "--leaves", "3", "--rounds", "1", "--only", "momentum"]
+    )
+    == 0
+  )
+  assert "ours/other" in capsys.readouterr().out
