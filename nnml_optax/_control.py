@@ -196,7 +196,7 @@ def bold_driver(
       pairs = _tracing.map_leaves(leaf, updates, state.previous_step)
       out, previous = _core.unzip(pairs, updates, 2)
     else:
-      out = jax.tree.map(lambda u: leaf(u)[0], updates)
+      out = _tracing.map_leaves(lambda u: leaf(u)[0], updates)
       previous = ()
     new_state = BoldDriverState(
       count=_core.safe_increment(state.count),

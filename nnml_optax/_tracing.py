@@ -1,6 +1,8 @@
 """The one workaround the update rules do not see: a rule is traced once per leaf signature.
 
-Every transform applies its per-leaf rule with :func:`map_leaves` instead of ``jax.tree.map``.
+Every transform applies its per-leaf rule with :func:`map_leaves` instead of ``jax.tree.map``
+(a bare scaling, such as the aliases' learning rate, stays a ``jax.tree.map``: one operation has
+nothing to gain from a nested ``jit``).
 Under a trace (``jit``, ``grad``, ``vmap``), when leaves share a shape and dtype, it wraps the
 rule in ``jax.jit``, so JAX traces it once per distinct (shapes, dtypes) of its arguments rather
 than once per leaf; a 1,000-leaf model has a handful of signatures. XLA inlines the calls before
